@@ -1,0 +1,1 @@
+//! Placeholder: configuration file and CLI overrides (issue 3).

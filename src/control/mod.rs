@@ -1,0 +1,1 @@
+//! Placeholder: this room is built by its own issue (see ARCHITECTURE.md).

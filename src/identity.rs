@@ -1,0 +1,1 @@
+//! Placeholder: identity (issue 2).

@@ -1,0 +1,5 @@
+//! The `roost` command line.
+
+fn main() {
+    println!("roost {}", env!("CARGO_PKG_VERSION"));
+}

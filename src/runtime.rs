@@ -1,0 +1,1 @@
+//! Placeholder: threads, channels, signals and shutdown (issue 3).

@@ -1,0 +1,1 @@
+//! Placeholder: the trust models (issue 4).

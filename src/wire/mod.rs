@@ -1,0 +1,1 @@
+//! Placeholder: wire protocol v1 (issue 2).
