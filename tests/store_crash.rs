@@ -26,7 +26,7 @@ fn ip(i: u32) -> Ioc {
 /// A trust blob that names the op that wrote it and is long enough to span pages.
 fn blob(i: u32) -> Vec<u8> {
     let mut b = i.to_le_bytes().to_vec();
-    b.extend((0..(1000 + i % 3000)).map(|k| (k as u32).wrapping_mul(i | 1) as u8));
+    b.extend((0..(1000 + i % 3000)).map(|k| k.wrapping_mul(i | 1) as u8));
     b
 }
 
@@ -100,7 +100,10 @@ fn check(db: &std::path::Path, acked: u32) {
     // The trust state is the last acknowledged one or a later one, never a torn mix.
     let state = s.load_trust_state().unwrap().expect("trust state missing");
     let j = u32::from_le_bytes(state[..4].try_into().unwrap());
-    assert!(j >= acked, "trust state {j} is older than acknowledged {acked}");
+    assert!(
+        j >= acked,
+        "trust state {j} is older than acknowledged {acked}"
+    );
     assert_eq!(state, blob(j));
     assert_eq!(s.skipped_rows(), 0);
 }
@@ -139,7 +142,10 @@ fn sigkill_never_loses_acknowledged_ops() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let parse = |line: &str| line.strip_prefix("acked ").and_then(|n| n.parse::<u32>().ok());
+        let parse = |line: &str| {
+            line.strip_prefix("acked ")
+                .and_then(|n| n.parse::<u32>().ok())
+        };
         let want = rng.gen_range(1..=30);
         let mut acked = None;
         let mut seen = 0;

@@ -130,7 +130,10 @@ fn reopen_keeps_everything() {
             }
         ]
     );
-    assert_eq!(s.reports_about(&dom).unwrap(), vec![report(1, dom.clone(), 12)]);
+    assert_eq!(
+        s.reports_about(&dom).unwrap(),
+        vec![report(1, dom.clone(), 12)]
+    );
     assert_eq!(s.reports_about(&ip(1)).unwrap(), vec![]);
     assert_eq!(s.opinion(&url).unwrap(), Some(op_url));
     assert_eq!(s.opinion(&dom).unwrap(), Some(op_dom));
@@ -185,7 +188,10 @@ fn garbage_file_is_refused_with_a_clear_error() {
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("roost.db") && msg.contains("not a usable"), "{msg}");
+    assert!(
+        msg.contains("roost.db") && msg.contains("not a usable"),
+        "{msg}"
+    );
     // Nothing was written over the operator's file.
     assert_eq!(std::fs::read(&path).unwrap(), garbage);
 }
@@ -203,7 +209,11 @@ fn damaged_database_is_refused_at_open() {
     }
     // Closing the last connection checkpointed the WAL into the main file.
     let mut bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() > 8 * 4096, "database too small: {}", bytes.len());
+    assert!(
+        bytes.len() > 8 * 4096,
+        "database too small: {}",
+        bytes.len()
+    );
     for b in &mut bytes[3 * 4096..6 * 4096] {
         *b = 0xa5;
     }
@@ -283,12 +293,21 @@ fn report_limits_keep_the_latest() {
         .map(|t| StoreOp::AddReport(report(1, ip(1), 100 - t)))
         .collect();
     s.apply(&ops).unwrap();
-    let ats: Vec<u64> = s.reports_about(&ip(1)).unwrap().iter().map(|r| r.at).collect();
+    let ats: Vec<u64> = s
+        .reports_about(&ip(1))
+        .unwrap()
+        .iter()
+        .map(|r| r.at)
+        .collect();
     assert_eq!(ats, [98, 99, 100]);
     // One peer spraying many IoCs: only its 10 latest stay.
     for i in 0..30u32 {
-        s.apply(&[StoreOp::AddReport(report(2, ip(100 + i), 1000 + u64::from(i)))])
-            .unwrap();
+        s.apply(&[StoreOp::AddReport(report(
+            2,
+            ip(100 + i),
+            1000 + u64::from(i),
+        ))])
+        .unwrap();
     }
     let from2: Vec<u64> = s
         .recent_reports(0, 1000)

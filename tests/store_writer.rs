@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use roost::ioc::Ioc;
 use roost::store::{
-    OpinionRecord, ReportKind, ReportRecord, Store, StoreError, StoreOp, StoreOptions,
-    StoreWriter, WriterConfig,
+    OpinionRecord, ReportKind, ReportRecord, Store, StoreError, StoreOp, StoreOptions, StoreWriter,
+    WriterConfig,
 };
 use rusqlite::Connection;
 
@@ -188,7 +188,10 @@ fn shutdown_commits_what_is_queued_and_stops_other_handles() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(stats.ops_written, 100);
     assert_eq!(reader(&path).report_count().unwrap(), 100);
-    assert!(matches!(other.submit(report(1)), Err(StoreError::WriterGone)));
+    assert!(matches!(
+        other.submit(report(1)),
+        Err(StoreError::WriterGone)
+    ));
     assert!(matches!(other.flush(), Err(StoreError::WriterGone)));
 }
 

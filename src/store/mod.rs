@@ -91,6 +91,9 @@ pub enum StoreError {
         /// The last SQLite error seen.
         last: String,
     },
+    /// The OS would not start the writer thread (out of memory or thread limit).
+    #[error("cannot start the store writer thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// The writer thread panicked (a bug); its last batch may be lost.
     #[error("store writer thread panicked")]
     WriterPanicked,

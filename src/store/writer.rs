@@ -127,10 +127,7 @@ impl StoreWriter {
         let join = std::thread::Builder::new()
             .name("roost-store".into())
             .spawn(move || worker.run())
-            .map_err(|source| StoreError::Io {
-                path: "roost-store thread".into(),
-                source,
-            })?;
+            .map_err(StoreError::Thread)?;
         Ok((handle, join))
     }
 }
