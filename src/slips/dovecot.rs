@@ -422,7 +422,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        let cases: &[(&[u8], fn(&DovecotError) -> bool)] = &[
+        type Check = fn(&DovecotError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
             (b"[1, 2]", |e| *e == DovecotError::NotObject),
             (b"\"str\"", |e| *e == DovecotError::NotObject),
             (b"42", |e| *e == DovecotError::NotObject),
