@@ -66,6 +66,28 @@ fn shortest_digits(x: f64) -> (String, i32) {
     (digits, exp.parse().unwrap_or(0))
 }
 
+/// Like [`shortest_digits`], but breaks exact ties the way CPython's `repr` does (round half
+/// to even) where Rust rounds half up: 18508572510583.5625 is `...583.562` in Python.
+fn py_shortest_digits(x: f64) -> (String, i32) {
+    let (digits, exp) = shortest_digits(x);
+    // The exact decimal expansion; a tie means it is the truncated prefix followed by "5" and
+    // nothing else. 80 digits are enough: a double's expansion cannot hide a non-zero digit
+    // that far behind a tie at digit 17.
+    let exact = format!("{:.80e}", x.abs());
+    let (mantissa, exact_exp) = exact.split_once('e').unwrap_or((exact.as_str(), "0"));
+    let exact_digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let n = digits.len();
+    let (Some(prefix), Some(rest)) = (exact_digits.get(..n), exact_digits.get(n..)) else {
+        return (digits, exp);
+    };
+    let tie = rest.starts_with('5') && rest[1..].bytes().all(|b| b == b'0');
+    let even = prefix.bytes().last().is_some_and(|b| (b - b'0') % 2 == 0);
+    if tie && even && prefix != digits {
+        return (prefix.to_owned(), exact_exp.parse().unwrap_or(exp));
+    }
+    (digits, exp)
+}
+
 /// Writes `digits` (d1d2...) with exponent `exp` in positional notation.
 fn positional(out: &mut String, digits: &str, exp: i32, force_fraction: bool) {
     if exp < 0 {
@@ -123,7 +145,7 @@ pub fn push_py_float(out: &mut String, x: f64) {
         out.push_str("0.0");
         return;
     }
-    let (digits, exp) = shortest_digits(x);
+    let (digits, exp) = py_shortest_digits(x);
     if (-4..16).contains(&exp) {
         positional(out, &digits, exp, true);
     } else {
@@ -193,6 +215,9 @@ mod tests {
             (1712345678.5, "1712345678.5"),
             (5e-324, "5e-324"),
             (1e100, "1e+100"),
+            (-18508572510583.5625, "-18508572510583.562"),
+            (0.5, "0.5"),
+            (2.5, "2.5"),
         ] {
             assert_eq!(py(x), want, "{x:?}");
         }
