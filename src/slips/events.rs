@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
+use crate::ioc::Evaluation;
 use crate::slips::dovecot::DovecotMessage;
+use crate::slips::native::{DataRequest, SharedEvidence};
 
 /// Something Slips asked for, or a change in the Redis link (relay -> node).
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,26 @@ pub enum SlipsEvent {
     /// Pigeon mode: Slips published `stop_process`. Pigeon closes its network side and keeps
     /// running until SIGINT/SIGTERM; the node should do the same (stay up, exit 0 on signal).
     Stop,
+    /// Native mode: Slips produced evidence that Dovecot's rules say to share with peers
+    /// (`report_to_peers`). Dovecot then broadcasts a report unless the network's cached
+    /// opinion on the IP is non-zero; that check is the node's.
+    ReportToPeers {
+        /// The attacker and the evaluation to share.
+        evidence: SharedEvidence,
+    },
+    /// Native mode: Slips asks for the network's opinion on an IP (`p2p_data_request`).
+    DataRequest {
+        /// The IP and the flow it came from.
+        request: DataRequest,
+    },
+    /// Native mode: the answer to [`SlipsCommand::LookupIp`]: what Slips itself knows about
+    /// `ip` (from `IPsInfo` in DB 1), `None` when it knows nothing usable or the read failed.
+    IpInfo {
+        /// The IP asked about.
+        ip: IpAddr,
+        /// Slips' own opinion.
+        evaluation: Option<Evaluation>,
+    },
     /// The relay is subscribed again (after start or a Redis restart).
     RedisUp,
     /// The relay lost Redis; outgoing commands are queued until it is back.
@@ -62,5 +84,27 @@ pub enum SlipsCommand {
     SetMultiAddress {
         /// The address text, e.g. `/ip4/192.168.1.10/udp/4001/roost/<peer id>`.
         value: String,
+    },
+    /// Native mode: a peer blamed `ip`; Slips' evidence handler records it and blocks the IP
+    /// (`new_blame`).
+    Blame {
+        /// The accused address.
+        ip: IpAddr,
+        /// The blaming peer's evaluation.
+        evaluation: Evaluation,
+    },
+    /// Native mode: `HSET peer_trust <ip> <trust>` (plus `HEXPIRE` where Redis has it), which
+    /// Slips' ARP filter reads to recognise peers (trust >= 0.3).
+    SetPeerTrust {
+        /// The peer's address.
+        ip: IpAddr,
+        /// The trust value, written as Python would print the float.
+        trust: f64,
+    },
+    /// Native mode: ask what Slips knows about `ip` (to answer a peer's request); answered
+    /// by [`SlipsEvent::IpInfo`].
+    LookupIp {
+        /// The IP.
+        ip: IpAddr,
     },
 }

@@ -7,6 +7,8 @@
 //! - [`pigeon_channels`]: the `p2p_pygo` / `p2p_gopy` JSON of the Pigeon drop-in mode;
 //! - [`pigeon_args`]: the Pigeon command line (Go `flag` syntax) Slips starts the binary with;
 //! - [`version`]: where the Slips version stamped into every message comes from;
+//! - [`native`]: the native-mode channels (`report_to_peers`, `p2p_data_request`, `new_blame`,
+//!   `peer_trust`, `IPsInfo`);
 //! - [`json_text`]: byte-exact Python / Go JSON text.
 //!
 //! The contract with Slips is `slips-interface.md` (design doc section 5).
@@ -14,6 +16,7 @@
 pub mod dovecot;
 pub mod events;
 pub mod json_text;
+pub mod native;
 pub mod pigeon_args;
 pub mod pigeon_channels;
 pub mod relay;

@@ -19,7 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use tracing::{debug, info, warn};
 
+use crate::slips::dovecot::DovecotError;
 use crate::slips::events::{SlipsCommand, SlipsEvent};
+use crate::slips::native::{
+    ip_info_evaluation, new_blame_json, parse_data_request, parse_report_to_peers, py_float_text,
+    ShareDecision, NEW_BLAME, P2P_DATA_REQUEST, PEER_TRUST, REPORT_TO_PEERS,
+};
 use crate::slips::pigeon_channels::{
     go_data_json, parse_pygo, peer_update_json, PygoMessage, Recipient, MAX_PEER_ID_LEN,
 };
@@ -49,6 +54,28 @@ pub enum RelayMode {
         /// Network -> Slips channel (`p2p_gopy`).
         channel_gopy: String,
     },
+    /// roost replaces Slips' P2P module: subscribe to `report_to_peers` and
+    /// `p2p_data_request`, publish `new_blame`, write `peer_trust`, read `IPsInfo` (spec B).
+    Native {
+        /// Host of Slips' cache Redis (`IPsInfo`); Slips hard-codes port 6379, DB 1.
+        cache_host: String,
+        /// Port of the cache Redis (6379 in Slips 1.1.21 whatever `-P` says).
+        cache_port: u16,
+        /// Database of the cache (1).
+        cache_db: i64,
+        /// `HEXPIRE` for `peer_trust` fields (Slips uses its extended TTL; needs Redis >= 7.4,
+        /// silently skipped on older servers). `None` = no expiry.
+        peer_trust_ttl: Option<u64>,
+    },
+}
+
+impl RelayMode {
+    fn name(&self) -> &'static str {
+        match self {
+            RelayMode::Pigeon { .. } => "pigeon",
+            RelayMode::Native { .. } => "native",
+        }
+    }
 }
 
 /// Everything the relay needs; built by the runtime from the config or Pigeon argv.
@@ -84,6 +111,25 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
+    /// Native-mode defaults: Slips' Redis at `redis_host:redis_port`, its cache at
+    /// `redis_host:6379` DB 1, `peer_trust` expiring after 48 one-hour time windows.
+    pub fn native(
+        redis_host: impl Into<String>,
+        redis_port: u16,
+        slips_version: impl Into<String>,
+    ) -> Self {
+        let host = redis_host.into();
+        RelayConfig {
+            mode: RelayMode::Native {
+                cache_host: host.clone(),
+                cache_port: 6379,
+                cache_db: 1,
+                peer_trust_ttl: Some(48 * 3600),
+            },
+            ..RelayConfig::pigeon(host, redis_port, "p2p_pygo", "p2p_gopy", slips_version)
+        }
+    }
+
     /// Pigeon-mode defaults for the given Redis address, channels and Slips version.
     pub fn pigeon(
         redis_host: impl Into<String>,
@@ -112,12 +158,14 @@ impl RelayConfig {
     }
 
     fn validate(&self) -> Result<(), RelayError> {
-        let RelayMode::Pigeon {
+        if let RelayMode::Pigeon {
             channel_pygo,
             channel_gopy,
-        } = &self.mode;
-        if channel_pygo.is_empty() || channel_gopy.is_empty() {
-            return Err(RelayError::Config("empty channel name"));
+        } = &self.mode
+        {
+            if channel_pygo.is_empty() || channel_gopy.is_empty() {
+                return Err(RelayError::Config("empty channel name"));
+            }
         }
         if self.slips_version.is_empty() {
             return Err(RelayError::Config("empty Slips version"));
@@ -135,13 +183,29 @@ impl RelayConfig {
     }
 
     fn url(&self) -> String {
-        let host = if self.redis_host.contains(':') {
-            format!("[{}]", self.redis_host)
-        } else {
-            self.redis_host.clone()
-        };
-        format!("redis://{host}:{}/{}", self.redis_port, self.redis_db)
+        redis_url(&self.redis_host, self.redis_port, self.redis_db)
     }
+
+    fn cache_url(&self) -> Option<String> {
+        match &self.mode {
+            RelayMode::Native {
+                cache_host,
+                cache_port,
+                cache_db,
+                ..
+            } => Some(redis_url(cache_host, *cache_port, *cache_db)),
+            RelayMode::Pigeon { .. } => None,
+        }
+    }
+}
+
+fn redis_url(host: &str, port: u16, db: i64) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    format!("redis://{host}:{port}/{db}")
 }
 
 /// Whether the relay currently has a subscribed Redis connection.
@@ -164,6 +228,8 @@ pub struct RelayStats {
     pub malformed: u64,
     /// Valid messages for a recipient roost never announced to Slips (never forwarded).
     pub unknown_recipient: u64,
+    /// Native mode: well-formed evidence that Dovecot's rules say not to share.
+    pub not_shared: u64,
     /// Events lost because the node's channel was full or closed.
     pub events_dropped: u64,
     /// Commands received from the node.
@@ -186,6 +252,7 @@ struct Counters {
     forwarded: AtomicU64,
     malformed: AtomicU64,
     unknown_recipient: AtomicU64,
+    not_shared: AtomicU64,
     events_dropped: AtomicU64,
     commands: AtomicU64,
     commands_rejected: AtomicU64,
@@ -321,12 +388,15 @@ impl Relay {
             stop: Some(stop_tx),
             threads: Vec::new(),
         };
+        let open = |url: String| {
+            redis::Client::open(url).map_err(|_| RelayError::Config("bad Redis address"))
+        };
+        let cache = config.cache_url().map(open).transpose()?;
         let sub = Subscriber {
-            client: redis::Client::open(config.url())
-                .map_err(|_| RelayError::Config("bad Redis address"))?,
+            client: open(config.url())?,
             config: config.clone(),
             shared: shared.clone(),
-            events,
+            events: events.clone(),
             stop: stop_rx.clone(),
         };
         relay.threads.push(
@@ -335,8 +405,10 @@ impl Relay {
                 .spawn(move || sub.run())?,
         );
         let publisher = Publisher {
-            client: redis::Client::open(config.url())
-                .map_err(|_| RelayError::Config("bad Redis address"))?,
+            client: open(config.url())?,
+            cache,
+            cache_con: None,
+            events,
             config,
             shared,
             commands,
@@ -370,6 +442,7 @@ impl Relay {
             forwarded: l(&c.forwarded),
             malformed: l(&c.malformed),
             unknown_recipient: l(&c.unknown_recipient),
+            not_shared: l(&c.not_shared),
             events_dropped: l(&c.events_dropped),
             commands: l(&c.commands),
             commands_rejected: l(&c.commands_rejected),
@@ -444,8 +517,10 @@ struct Subscriber {
 
 impl Subscriber {
     fn channels(&self) -> Vec<String> {
-        let RelayMode::Pigeon { channel_pygo, .. } = &self.config.mode;
-        vec![channel_pygo.clone()]
+        match &self.config.mode {
+            RelayMode::Pigeon { channel_pygo, .. } => vec![channel_pygo.clone()],
+            RelayMode::Native { .. } => vec![REPORT_TO_PEERS.into(), P2P_DATA_REQUEST.into()],
+        }
     }
 
     fn run(self) {
@@ -488,7 +563,7 @@ impl Subscriber {
         backoff.reset();
         bump(&self.shared.counters.connects);
         self.shared.connected.store(true, Ordering::Release);
-        info!(addr = %self.config.url(), channels = ?channels, "subscribed to Slips' Redis");
+        info!(addr = %self.config.url(), mode = self.config.mode.name(), channels = ?channels, "subscribed to Slips' Redis");
         self.emit(SlipsEvent::RedisUp);
         loop {
             if stopping(&self.stop) {
@@ -506,41 +581,77 @@ impl Subscriber {
     fn handle(&self, channel: &str, payload: &[u8]) {
         let c = &self.shared.counters;
         bump(&c.received);
-        let event = match parse_pygo(payload) {
+        let parsed = match &self.config.mode {
+            RelayMode::Pigeon { .. } => self.pigeon_event(channel, payload),
+            RelayMode::Native { .. } => self.native_event(channel, payload),
+        };
+        match parsed {
+            Ok(Some(event)) => {
+                debug!(channel, ?event, "message from Slips");
+                self.emit(event);
+            }
+            Ok(None) => {}
             Err(e) => {
                 let n = bump(&c.malformed);
                 if worth_logging(n) {
                     warn!(channel, error = %e, len = payload.len(), malformed_total = n, "dropping malformed message from Slips");
                 }
-                return;
             }
-            Ok(PygoMessage::Stop) => {
+        }
+    }
+
+    fn native_event(
+        &self,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<Option<SlipsEvent>, DovecotError> {
+        if channel == P2P_DATA_REQUEST {
+            return parse_data_request(payload)
+                .map(|request| Some(SlipsEvent::DataRequest { request }));
+        }
+        match parse_report_to_peers(payload)? {
+            ShareDecision::Share(evidence) => Ok(Some(SlipsEvent::ReportToPeers { evidence })),
+            ShareDecision::Skip(why) => {
+                bump(&self.shared.counters.not_shared);
+                debug!(channel, why, "evidence not shared");
+                Ok(None)
+            }
+        }
+    }
+
+    fn pigeon_event(
+        &self,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<Option<SlipsEvent>, DovecotError> {
+        let c = &self.shared.counters;
+        let event = match parse_pygo(payload)? {
+            PygoMessage::Stop => {
                 info!(
                     channel,
                     "Slips asked to stop the P2P network (stop_process)"
                 );
                 SlipsEvent::Stop
             }
-            Ok(PygoMessage::Send {
+            PygoMessage::Send {
                 recipient: Recipient::Broadcast,
                 msg,
-            }) => SlipsEvent::Broadcast { msg },
-            Ok(PygoMessage::Send {
+            } => SlipsEvent::Broadcast { msg },
+            PygoMessage::Send {
                 recipient: Recipient::Peer(peer),
                 msg,
-            }) => {
+            } => {
                 if !self.shared.peers().contains(&peer) {
                     let n = bump(&c.unknown_recipient);
                     if worth_logging(n) {
                         warn!(channel, peer = %peer, "dropping message for a peer never announced to Slips");
                     }
-                    return;
+                    return Ok(None);
                 }
                 SlipsEvent::SendTo { peer, msg }
             }
         };
-        debug!(channel, ?event, "message from Slips");
-        self.emit(event);
+        Ok(Some(event))
     }
 
     fn emit(&self, event: SlipsEvent) {
@@ -562,8 +673,19 @@ impl Subscriber {
 /// One write to Redis, prepared when the command arrived.
 #[derive(Debug)]
 enum Outgoing {
-    Publish { channel: String, payload: String },
-    Set { key: &'static str, value: String },
+    Publish {
+        channel: String,
+        payload: String,
+    },
+    Set {
+        key: &'static str,
+        value: String,
+    },
+    PeerTrust {
+        field: String,
+        value: String,
+        ttl: Option<u64>,
+    },
 }
 
 /// What happened to the head of the queue.
@@ -576,6 +698,10 @@ enum Flush {
 
 struct Publisher {
     client: redis::Client,
+    /// Native mode: Slips' cache database (`IPsInfo`), read for `LookupIp`.
+    cache: Option<redis::Client>,
+    cache_con: Option<redis::Connection>,
+    events: Sender<SlipsEvent>,
     config: RelayConfig,
     shared: Arc<Shared>,
     commands: Receiver<SlipsCommand>,
@@ -585,9 +711,19 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn gopy(&self) -> &str {
-        let RelayMode::Pigeon { channel_gopy, .. } = &self.config.mode;
-        channel_gopy
+    /// The `p2p_gopy` channel, or None in native mode.
+    fn gopy(&self) -> Option<String> {
+        match &self.config.mode {
+            RelayMode::Pigeon { channel_gopy, .. } => Some(channel_gopy.clone()),
+            RelayMode::Native { .. } => None,
+        }
+    }
+
+    fn peer_trust_ttl(&self) -> Option<u64> {
+        match &self.config.mode {
+            RelayMode::Native { peer_trust_ttl, .. } => *peer_trust_ttl,
+            RelayMode::Pigeon { .. } => None,
+        }
     }
 
     fn run(mut self) {
@@ -671,12 +807,14 @@ impl Publisher {
                 ip,
                 reliability,
             } => {
+                let Some(channel) = self.gopy() else {
+                    return self.reject("a pigeon-mode command in native mode", &cmd);
+                };
                 if !valid_peer_id(peer) {
                     return self.reject("invalid peer id", &cmd);
                 }
                 self.shared.peers().note(peer, Some(now));
                 let payload = peer_update_json(peer, *ip, *reliability, now, &version);
-                let channel = self.gopy().to_owned();
                 self.push(Outgoing::Publish { channel, payload });
             }
             SlipsCommand::GoData {
@@ -684,6 +822,9 @@ impl Publisher {
                 report_time,
                 msg,
             } => {
+                let Some(channel) = self.gopy() else {
+                    return self.reject("a pigeon-mode command in native mode", &cmd);
+                };
                 if !valid_peer_id(reporter) {
                     return self.reject("invalid peer id", &cmd);
                 }
@@ -697,8 +838,46 @@ impl Publisher {
                     (*report_time).min(now).max(floor)
                 };
                 let payload = go_data_json(reporter, report_time, msg, &version);
-                let channel = self.gopy().to_owned();
                 self.push(Outgoing::Publish { channel, payload });
+            }
+            SlipsCommand::Blame { ip, evaluation } => {
+                if self.gopy().is_some() {
+                    return self.reject("a native-mode command in pigeon mode", &cmd);
+                }
+                let payload = new_blame_json(*ip, *evaluation, &version);
+                self.push(Outgoing::Publish {
+                    channel: NEW_BLAME.into(),
+                    payload,
+                });
+            }
+            SlipsCommand::SetPeerTrust { ip, trust } => {
+                if self.gopy().is_some() {
+                    return self.reject("a native-mode command in pigeon mode", &cmd);
+                }
+                if !trust.is_finite() {
+                    return self.reject("trust is not a finite number", &cmd);
+                }
+                let ttl = self.peer_trust_ttl();
+                self.push(Outgoing::PeerTrust {
+                    field: ip.to_string(),
+                    value: py_float_text(*trust),
+                    ttl,
+                });
+            }
+            SlipsCommand::LookupIp { ip } => {
+                if self.gopy().is_some() {
+                    return self.reject("a native-mode command in pigeon mode", &cmd);
+                }
+                let evaluation = self.lookup_ip(*ip);
+                let event = SlipsEvent::IpInfo {
+                    ip: *ip,
+                    evaluation,
+                };
+                if self.events.try_send(event).is_ok() {
+                    bump(&self.shared.counters.forwarded);
+                } else {
+                    bump(&self.shared.counters.events_dropped);
+                }
             }
             SlipsCommand::SetMultiAddress { value } => {
                 self.push(Outgoing::Set {
@@ -729,6 +908,45 @@ impl Publisher {
         }
     }
 
+    /// Reads what Slips knows about `ip` from its cache database (spec B.5). Failures are
+    /// logged and answered with `None`; the next lookup reconnects.
+    fn lookup_ip(&mut self, ip: std::net::IpAddr) -> Option<crate::ioc::Evaluation> {
+        let client = self.cache.as_ref()?;
+        if self.cache_con.is_none() {
+            match client.get_connection_with_timeout(self.config.io_timeout) {
+                Ok(con) => {
+                    let _ = con.set_read_timeout(Some(self.config.io_timeout));
+                    let _ = con.set_write_timeout(Some(self.config.io_timeout));
+                    self.cache_con = Some(con);
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot reach Slips' cache database for an IP lookup");
+                    return None;
+                }
+            }
+        }
+        let con = self.cache_con.as_mut()?;
+        let field = ip.to_string();
+        let mut read = |key: &str| -> redis::RedisResult<Option<String>> {
+            redis::cmd("HGET").arg(key).arg(&field).query(con)
+        };
+        let result = (|| {
+            Ok::<_, redis::RedisError>((
+                read("IPsInfo:threat_level")?,
+                read("IPsInfo:score")?,
+                read("IPsInfo:confidence")?,
+            ))
+        })();
+        match result {
+            Ok((t, s, c)) => ip_info_evaluation(t.as_deref(), s.as_deref(), c.as_deref()),
+            Err(e) => {
+                warn!(error = %e, "IP lookup in Slips' cache database failed");
+                self.cache_con = None;
+                None
+            }
+        }
+    }
+
     fn flush(&mut self) -> Flush {
         let hold = self.config.hold_without_subscribers;
         while let Some(front) = self.queue.front() {
@@ -743,6 +961,28 @@ impl Publisher {
                     c.arg(*key).arg(value);
                     c
                 }
+                Outgoing::PeerTrust { field, value, .. } => {
+                    let mut c = redis::cmd("HSET");
+                    c.arg(PEER_TRUST).arg(field).arg(value);
+                    c
+                }
+            };
+            let expire = match front {
+                Outgoing::PeerTrust {
+                    field,
+                    ttl: Some(ttl),
+                    ..
+                } => {
+                    let mut c = redis::cmd("HEXPIRE");
+                    c.arg(PEER_TRUST)
+                        .arg(*ttl)
+                        .arg("NX")
+                        .arg("FIELDS")
+                        .arg(1)
+                        .arg(field);
+                    Some(c)
+                }
+                _ => None,
             };
             let is_publish = matches!(front, Outgoing::Publish { .. });
             let con = match self.connect() {
@@ -761,6 +1001,12 @@ impl Publisher {
                     return Flush::RetryLater;
                 }
                 Ok(_) => {
+                    if let Some(expire) = expire {
+                        // HEXPIRE exists from Redis 7.4; older servers keep the field forever.
+                        if let Err(e) = expire.query::<redis::Value>(con) {
+                            debug!(error = %e, "HEXPIRE on peer_trust failed (Redis < 7.4?)");
+                        }
+                    }
                     self.queue.pop_front();
                     bump(&self.shared.counters.published);
                 }

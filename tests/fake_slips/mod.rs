@@ -156,8 +156,8 @@ pub struct FakeSlips {
     port: u16,
     pub pygo: String,
     pub gopy: String,
-    /// Every payload received on `gopy`, in order.
-    pub received: Receiver<String>,
+    /// Every (channel, payload) received on the listened channels, in order.
+    pub received: Receiver<(String, String)>,
     stop: Arc<AtomicBool>,
     listener: Option<JoinHandle<()>>,
 }
@@ -166,24 +166,31 @@ impl FakeSlips {
     /// Subscribes to `p2p_gopy` (resubscribing after Redis restarts, as redis-py would on the
     /// next `get_message`) and waits until the subscription is active.
     pub fn start(redis: &RedisServer) -> FakeSlips {
+        Self::listening(redis, &["p2p_gopy"])
+    }
+
+    /// A fake Slips listening on the given channels (the first one is `gopy`).
+    pub fn listening(redis: &RedisServer, channels: &[&str]) -> FakeSlips {
         let (tx, rx) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let port = redis.port;
-        let gopy = "p2p_gopy".to_owned();
+        let chans: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
         let listener = {
             let stop = stop.clone();
-            let gopy = gopy.clone();
-            std::thread::spawn(move || listen(port, &gopy, tx, &stop))
+            let chans = chans.clone();
+            std::thread::spawn(move || listen(port, &chans, tx, &stop))
         };
         let f = FakeSlips {
             port,
             pygo: "p2p_pygo".into(),
-            gopy,
+            gopy: chans.first().cloned().unwrap_or_default(),
             received: rx,
             stop,
             listener: Some(listener),
         };
-        assert!(redis.wait_subscribers(&f.gopy, 1, Duration::from_secs(5)));
+        for c in &chans {
+            assert!(redis.wait_subscribers(c, 1, Duration::from_secs(5)));
+        }
         f
     }
 
@@ -197,12 +204,27 @@ impl FakeSlips {
 
     /// Publishes a raw payload on `p2p_pygo`; returns the number of receivers.
     pub fn publish_raw(&self, payload: impl AsRef<[u8]>) -> i64 {
+        self.publish_on(&self.pygo, payload)
+    }
+
+    /// Publishes a raw payload on any channel; returns the number of receivers.
+    pub fn publish_on(&self, channel: &str, payload: impl AsRef<[u8]>) -> i64 {
         let mut c = self.connection();
         redis::cmd("PUBLISH")
-            .arg(&self.pygo)
+            .arg(channel)
             .arg(payload.as_ref())
             .query(&mut c)
             .expect("publish")
+    }
+
+    /// Runs one command on database `db`.
+    pub fn query<T: redis::FromRedisValue>(&self, db: i64, cmd: &mut redis::Cmd) -> T {
+        let mut c = self.connection();
+        redis::cmd("SELECT")
+            .arg(db)
+            .query::<()>(&mut c)
+            .expect("select");
+        cmd.query(&mut c).expect("query")
     }
 
     /// What Slips' `send_b64_to_go` publishes for a peer-message JSON text and recipient.
@@ -216,8 +238,13 @@ impl FakeSlips {
         self.publish_raw(Self::pygo_payload(peer_json, recipient))
     }
 
-    /// Next payload from `p2p_gopy`, or None after `timeout`.
+    /// Next payload from the listened channels, or None after `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<String> {
+        self.received.recv_timeout(timeout).ok().map(|(_, p)| p)
+    }
+
+    /// Next (channel, payload), or None after `timeout`.
+    pub fn next_on(&self, timeout: Duration) -> Option<(String, String)> {
         self.received.recv_timeout(timeout).ok()
     }
 
@@ -228,7 +255,7 @@ impl FakeSlips {
     }
 }
 
-fn listen(port: u16, channel: &str, tx: Sender<String>, stop: &AtomicBool) {
+fn listen(port: u16, channels: &[String], tx: Sender<(String, String)>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/0")) else {
             return;
@@ -238,7 +265,7 @@ fn listen(port: u16, channel: &str, tx: Sender<String>, stop: &AtomicBool) {
             continue;
         };
         let mut ps = con.as_pubsub();
-        if ps.subscribe(channel).is_err()
+        if channels.iter().any(|c| ps.subscribe(c).is_err())
             || ps
                 .set_read_timeout(Some(Duration::from_millis(100)))
                 .is_err()
@@ -251,7 +278,8 @@ fn listen(port: u16, channel: &str, tx: Sender<String>, stop: &AtomicBool) {
             }
             match ps.get_message() {
                 Ok(m) => {
-                    let _ = tx.send(String::from_utf8_lossy(m.get_payload_bytes()).into_owned());
+                    let payload = String::from_utf8_lossy(m.get_payload_bytes()).into_owned();
+                    let _ = tx.send((m.get_channel_name().to_owned(), payload));
                 }
                 Err(e) if e.is_timeout() => {}
                 Err(_) => break,
