@@ -9,12 +9,14 @@
 //! - [`version`]: where the Slips version stamped into every message comes from;
 //! - [`native`]: the native-mode channels (`report_to_peers`, `p2p_data_request`, `new_blame`,
 //!   `peer_trust`, `IPsInfo`);
+//! - [`evidence`]: the P2P evidence JSON and `p2p_reports.log` lines of native mode;
 //! - [`json_text`]: byte-exact Python / Go JSON text.
 //!
 //! The contract with Slips is `slips-interface.md` (design doc section 5).
 
 pub mod dovecot;
 pub mod events;
+pub mod evidence;
 pub mod json_text;
 pub mod native;
 pub mod pigeon_args;

@@ -767,8 +767,13 @@ impl Publisher {
                 recv(commands) -> cmd => match cmd {
                     Ok(cmd) => {
                         self.enqueue(cmd);
-                        while let Ok(more) = self.commands.try_recv() {
-                            self.enqueue(more);
+                        // Take what is already waiting, but bounded, so a flood cannot
+                        // starve the flush.
+                        for _ in 0..self.config.queue_capacity {
+                            match self.commands.try_recv() {
+                                Ok(more) => self.enqueue(more),
+                                Err(_) => break,
+                            }
                         }
                     }
                     Err(_) => commands_open = false,
