@@ -13,6 +13,29 @@
 //! - [`json_text`]: byte-exact Python / Go JSON text.
 //!
 //! The contract with Slips is `slips-interface.md` (design doc section 5).
+//!
+//! # Wiring (pigeon mode)
+//!
+//! 1. `PigeonArgs::parse(argv)`; on error print it and [`pigeon_args::usage`] to stderr and
+//!    exit with `exit_code()` (2, or 0 for `-h`). `-help`: usage, exit 0. `-test`: exit 0.
+//! 2. `version::find_slips_version(args.slips_version.as_deref())`; without a version every
+//!    message would be dropped silently by Slips, so fail loudly (exit 1).
+//! 3. `Relay::spawn(RelayConfig::from_pigeon_args(&args, version)?, events_tx, commands_rx)`
+//!    with bounded channels; Pigeon exits 1 when Redis is down at start, so
+//!    `relay.wait_connected(..)` then exit 1 if false (the relay itself never gives up).
+//! 4. Send `SlipsCommand::SetMultiAddress` once at start, `PeerUpdate` (with `ip`) for each
+//!    peer before its first `GoData`, and never exit non-zero afterwards (spec A.8.8); exit 0
+//!    on SIGINT/SIGTERM. On `SlipsEvent::Stop`, close the network side and keep running.
+//!
+//! # Not done yet
+//!
+//! - Native mode does not store evidence: `db.set_evidence` (profile creation, time-window
+//!   lookup, `profile_<ip>_timewindow<n>_evidence`, `number_of_evidence`, `evidence_added`,
+//!   threat-level updates, `slips_reputation`) is not emulated. [`evidence`] builds the exact
+//!   JSON; a `SlipsCommand` to write it still has to be designed against a running Slips.
+//! - `p2p_reports.log` lines are formatted ([`evidence::reports_log_line`]) but no writer
+//!   appends them to `<output>/p2p_trust/p2p_reports.log`.
+//! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
 
 pub mod dovecot;
 pub mod events;
@@ -26,4 +49,4 @@ pub mod version;
 
 pub use dovecot::{DovecotError, DovecotMessage, DovecotScore};
 pub use events::{SlipsCommand, SlipsEvent};
-pub use relay::{Relay, RelayConfig, RelayError, RelayMode, RelayStats, RelayStatus};
+pub use relay::{Relay, RelayConfig, RelayError, RelayMode, RelayMonitor, RelayStats, RelayStatus};

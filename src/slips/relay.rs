@@ -25,6 +25,7 @@ use crate::slips::native::{
     ip_info_evaluation, new_blame_json, parse_data_request, parse_report_to_peers, py_float_text,
     ShareDecision, NEW_BLAME, P2P_DATA_REQUEST, PEER_TRUST, REPORT_TO_PEERS,
 };
+use crate::slips::pigeon_args::{PigeonArgs, PigeonArgsError};
 use crate::slips::pigeon_channels::{
     go_data_json, parse_pygo, peer_update_json, PygoMessage, Recipient, MAX_PEER_ID_LEN,
 };
@@ -128,6 +129,23 @@ impl RelayConfig {
             },
             ..RelayConfig::pigeon(host, redis_port, "p2p_pygo", "p2p_gopy", slips_version)
         }
+    }
+
+    /// The Pigeon-mode relay that Slips' argv asks for: `-redis-db` address, the channel
+    /// flags, `-rename-with-port` applied as Pigeon does.
+    pub fn from_pigeon_args(
+        args: &PigeonArgs,
+        slips_version: impl Into<String>,
+    ) -> Result<Self, PigeonArgsError> {
+        let eff = args.effective();
+        let (host, port) = eff.redis_host_port()?;
+        Ok(RelayConfig::pigeon(
+            host,
+            port,
+            eff.channel_pygo,
+            eff.channel_gopy,
+            slips_version,
+        ))
     }
 
     /// Pigeon-mode defaults for the given Redis address, channels and Slips version.
@@ -426,30 +444,19 @@ impl Relay {
 
     /// Current link state.
     pub fn status(&self) -> RelayStatus {
-        if self.shared.connected.load(Ordering::Acquire) {
-            RelayStatus::Connected
-        } else {
-            RelayStatus::Disconnected
-        }
+        self.monitor().status()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> RelayStats {
-        let c = &self.shared.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        RelayStats {
-            received: l(&c.received),
-            forwarded: l(&c.forwarded),
-            malformed: l(&c.malformed),
-            unknown_recipient: l(&c.unknown_recipient),
-            not_shared: l(&c.not_shared),
-            events_dropped: l(&c.events_dropped),
-            commands: l(&c.commands),
-            commands_rejected: l(&c.commands_rejected),
-            published: l(&c.published),
-            queued: l(&c.queued),
-            queue_dropped: l(&c.queue_dropped),
-            connects: l(&c.connects),
+        self.monitor().stats()
+    }
+
+    /// A cheap, clonable read-only view for other threads (e.g. the control socket's
+    /// `roost status`), which cannot own the [`Relay`] itself.
+    pub fn monitor(&self) -> RelayMonitor {
+        RelayMonitor {
+            shared: self.shared.clone(),
         }
     }
 
@@ -480,6 +487,43 @@ impl Relay {
             if t.join().is_err() {
                 warn!("a Slips relay thread panicked");
             }
+        }
+    }
+}
+
+/// Read-only access to a running relay's state and counters.
+#[derive(Clone)]
+pub struct RelayMonitor {
+    shared: Arc<Shared>,
+}
+
+impl RelayMonitor {
+    /// Current link state.
+    pub fn status(&self) -> RelayStatus {
+        if self.shared.connected.load(Ordering::Acquire) {
+            RelayStatus::Connected
+        } else {
+            RelayStatus::Disconnected
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> RelayStats {
+        let c = &self.shared.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RelayStats {
+            received: l(&c.received),
+            forwarded: l(&c.forwarded),
+            malformed: l(&c.malformed),
+            unknown_recipient: l(&c.unknown_recipient),
+            not_shared: l(&c.not_shared),
+            events_dropped: l(&c.events_dropped),
+            commands: l(&c.commands),
+            commands_rejected: l(&c.commands_rejected),
+            published: l(&c.published),
+            queued: l(&c.queued),
+            queue_dropped: l(&c.queue_dropped),
+            connects: l(&c.connects),
         }
     }
 }
@@ -1082,5 +1126,29 @@ mod tests {
             assert!(bad.validate().is_err());
         }
         assert!(valid_peer_id("QmAbc") && !valid_peer_id("*") && !valid_peer_id("a b"));
+        let argv = [
+            "-port",
+            "32769",
+            "-host",
+            "172.16.2.4",
+            "-key-file",
+            "pigeon.keys",
+            "--redis-db",
+            "localhost:32850",
+            "-redis-channel-pygo",
+            "p2p_pygo",
+            "-redis-channel-gopy",
+            "p2p_gopy",
+        ];
+        let from_args =
+            RelayConfig::from_pigeon_args(&PigeonArgs::parse(argv).unwrap(), "1.1.21").unwrap();
+        assert_eq!(from_args.url(), "redis://localhost:32850/0");
+        assert_eq!(
+            from_args.mode,
+            RelayMode::Pigeon {
+                channel_pygo: "p2p_pygo".into(),
+                channel_gopy: "p2p_gopy".into()
+            }
+        );
     }
 }
