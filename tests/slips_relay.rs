@@ -429,3 +429,56 @@ fn starts_without_redis_and_connects_later() {
     drop(relay); // Drop joins both threads.
     assert!(wait_until(T, || redis.subscribers("p2p_pygo") == 0));
 }
+
+/// A measurement, not a check: `cargo test --test slips_relay -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_throughput() {
+    let s = setup_with(|_| {}, 100_000);
+    assert_eq!(s.events.recv_timeout(T), Ok(SlipsEvent::RedisUp));
+    let n = 20_000;
+    let payload = FakeSlips::pygo_payload(&request_json("10.1.2.3"), "*");
+    let start = std::time::Instant::now();
+    {
+        let mut c = s.redis.connection().unwrap();
+        let mut pipe = redis::pipe();
+        for _ in 0..n {
+            pipe.cmd("PUBLISH").arg("p2p_pygo").arg(&payload).ignore();
+        }
+        pipe.query::<()>(&mut c).unwrap();
+    }
+    for _ in 0..n {
+        s.events.recv_timeout(T).expect("event");
+    }
+    let inbound = start.elapsed();
+    let start = std::time::Instant::now();
+    let msg = DovecotMessage::report(ip("10.1.2.3"), Evaluation::new(0.5, 0.5).unwrap());
+    s.commands
+        .send(SlipsCommand::PeerUpdate {
+            peer: "QmT".into(),
+            ip: None,
+            reliability: None,
+        })
+        .unwrap();
+    for _ in 0..n {
+        s.commands
+            .send(SlipsCommand::GoData {
+                reporter: "QmT".into(),
+                report_time: unix_now(),
+                msg: msg.clone(),
+            })
+            .unwrap();
+    }
+    for _ in 0..=n {
+        s.slips.next(T).expect("published");
+    }
+    let outbound = start.elapsed();
+    println!(
+        "inbound  (p2p_pygo -> SlipsEvent): {n} msgs in {inbound:?} = {:.0} msg/s",
+        n as f64 / inbound.as_secs_f64()
+    );
+    println!(
+        "outbound (SlipsCommand -> p2p_gopy): {n} msgs in {outbound:?} = {:.0} msg/s",
+        n as f64 / outbound.as_secs_f64()
+    );
+}
