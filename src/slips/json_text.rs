@@ -108,18 +108,20 @@ fn positional(out: &mut String, digits: &str, exp: i32, force_fraction: bool) {
             out.push_str(".0");
         }
     } else {
-        out.push_str(&digits[..int_len]);
+        let (int, frac) = digits.split_at(int_len);
+        out.push_str(int);
         out.push('.');
-        out.push_str(&digits[int_len..]);
+        out.push_str(frac);
     }
 }
 
 /// Writes `d1[.d2...]e<sign><exp>`, with at least `min_exp_digits` exponent digits.
 fn scientific(out: &mut String, digits: &str, exp: i32, min_exp_digits: usize) {
-    out.push_str(&digits[..1]);
-    if digits.len() > 1 {
+    let (first, rest) = digits.split_at(digits.len().min(1));
+    out.push_str(if first.is_empty() { "0" } else { first });
+    if !rest.is_empty() {
         out.push('.');
-        out.push_str(&digits[1..]);
+        out.push_str(rest);
     }
     out.push('e');
     out.push(if exp < 0 { '-' } else { '+' });
