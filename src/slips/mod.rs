@@ -1,1 +1,52 @@
-//! Placeholder: this room is built by its own issue (see ARCHITECTURE.md).
+//! Everything roost needs to talk to Slips through its Redis, and nothing else touches Redis.
+//!
+//! - [`events`]: the typed values the relay and the node exchange ([`SlipsEvent`],
+//!   [`SlipsCommand`]);
+//! - [`relay`]: the Redis threads (subscribe, publish, reconnect, bounded queue, counters);
+//! - [`dovecot`]: the peer message Slips' Python module sends and receives, strictly validated;
+//! - [`pigeon_channels`]: the `p2p_pygo` / `p2p_gopy` JSON of the Pigeon drop-in mode;
+//! - [`pigeon_args`]: the Pigeon command line (Go `flag` syntax) Slips starts the binary with;
+//! - [`version`]: where the Slips version stamped into every message comes from;
+//! - [`native`]: the native-mode channels (`report_to_peers`, `p2p_data_request`, `new_blame`,
+//!   `peer_trust`, `IPsInfo`);
+//! - [`evidence`]: the P2P evidence JSON and `p2p_reports.log` lines of native mode;
+//! - [`json_text`]: byte-exact Python / Go JSON text.
+//!
+//! The contract with Slips is `slips-interface.md` (design doc section 5).
+//!
+//! # Wiring (pigeon mode)
+//!
+//! 1. `PigeonArgs::parse(argv)`; on error print it and [`pigeon_args::usage`] to stderr and
+//!    exit with `exit_code()` (2, or 0 for `-h`). `-help`: usage, exit 0. `-test`: exit 0.
+//! 2. `version::find_slips_version(args.slips_version.as_deref())`; without a version every
+//!    message would be dropped silently by Slips, so fail loudly (exit 1).
+//! 3. `Relay::spawn(RelayConfig::from_pigeon_args(&args, version)?, events_tx, commands_rx)`
+//!    with bounded channels; Pigeon exits 1 when Redis is down at start, so
+//!    `relay.wait_connected(..)` then exit 1 if false (the relay itself never gives up).
+//! 4. Send `SlipsCommand::SetMultiAddress` once at start, `PeerUpdate` (with `ip`) for each
+//!    peer before its first `GoData`, and never exit non-zero afterwards (spec A.8.8); exit 0
+//!    on SIGINT/SIGTERM. On `SlipsEvent::Stop`, close the network side and keep running.
+//!
+//! # Not done yet
+//!
+//! - Native mode does not store evidence: `db.set_evidence` (profile creation, time-window
+//!   lookup, `profile_<ip>_timewindow<n>_evidence`, `number_of_evidence`, `evidence_added`,
+//!   threat-level updates, `slips_reputation`) is not emulated. [`evidence`] builds the exact
+//!   JSON; a `SlipsCommand` to write it still has to be designed against a running Slips.
+//! - `p2p_reports.log` lines are formatted ([`evidence::reports_log_line`]) but no writer
+//!   appends them to `<output>/p2p_trust/p2p_reports.log`.
+//! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
+
+pub mod dovecot;
+pub mod events;
+pub mod evidence;
+pub mod json_text;
+pub mod native;
+pub mod pigeon_args;
+pub mod pigeon_channels;
+pub mod relay;
+pub mod version;
+
+pub use dovecot::{DovecotError, DovecotMessage, DovecotScore};
+pub use events::{SlipsCommand, SlipsEvent};
+pub use relay::{Relay, RelayConfig, RelayError, RelayMode, RelayMonitor, RelayStats, RelayStatus};
