@@ -1,0 +1,258 @@
+//! Real-socket tests of the network room on the loopback interface.
+//!
+//! Each test that sends traffic runs in its own network namespace: the test re-executes its
+//! own binary under `unshare -rn` (root or rootless) with only `lo` up, so nothing can leave
+//! the machine and parallel tests of other crates cannot collide on the group port. Where
+//! `unshare` is unavailable, the test runs on the host's `lo` with an explicit 127.0.0.1
+//! interface (which still keeps every datagram on the machine).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver};
+use roost::net::{
+    Dest, Interface, Net, NetCommand, NetConfig, NetError, NetEvent, NetHandle, NetStats,
+    MAX_DATAGRAM,
+};
+
+const MARK: &str = "ROOST_NET_TEST_IN_NETNS";
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Returns true when the caller should run the test body here (inside a private namespace,
+/// or on the host when namespaces are unavailable); false when a child already ran it.
+fn in_private_netns(test_name: &str) -> bool {
+    if std::env::var_os(MARK).is_some() {
+        return true;
+    }
+    let usable = Command::new("unshare")
+        .args(["-rn", "true"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !usable {
+        eprintln!("unshare -rn unavailable: running {test_name} on the host's lo");
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "-rn",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1",
+        ])
+        .arg(exe)
+        .arg(test_name)
+        .env(MARK, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    print!("{stdout}");
+    eprint!("{stderr}");
+    assert!(out.status.success(), "test body failed in the namespace");
+    // Guards against a name typo silently filtering the test out in the child.
+    assert!(
+        stdout.contains("1 passed"),
+        "the child did not run {test_name}"
+    );
+    false
+}
+
+fn lo_config(port: u16) -> NetConfig {
+    NetConfig {
+        group: SocketAddr::from((Ipv4Addr::new(239, 255, 77, 77), port)),
+        interface: Interface::Addr(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        unicast_port: 0,
+    }
+}
+
+fn start(port: u16, capacity: usize) -> (NetHandle, Receiver<NetEvent>) {
+    let (tx, rx) = bounded(capacity);
+    let h = Net::spawn(lo_config(port), tx).unwrap();
+    (h, rx)
+}
+
+fn recv(rx: &Receiver<NetEvent>) -> (SocketAddr, Vec<u8>, bool) {
+    match rx.recv_timeout(WAIT) {
+        Ok(NetEvent::Datagram {
+            from,
+            bytes,
+            multicast,
+        }) => (from, bytes, multicast),
+        Err(e) => panic!("no datagram within {WAIT:?}: {e}"),
+    }
+}
+
+fn wait_until(h: &NetHandle, what: &str, cond: impl Fn(&NetStats) -> bool) -> NetStats {
+    let end = Instant::now() + WAIT;
+    loop {
+        let s = h.stats();
+        if cond(&s) {
+            return s;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}: {s:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn multicast_reaches_every_process_and_unicast_replies_return() {
+    if !in_private_netns("multicast_reaches_every_process_and_unicast_replies_return") {
+        return;
+    }
+    let (a, a_rx) = start(47701, 64);
+    let (b, b_rx) = start(47701, 64);
+    let (c, c_rx) = start(47701, 64);
+    assert_eq!(a.local_unicast_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(a.interface().name, "lo");
+
+    a.sender()
+        .send_to(Dest::Multicast, b"hello group".to_vec())
+        .unwrap();
+    for rx in [&b_rx, &c_rx] {
+        let (from, bytes, multicast) = recv(rx);
+        assert_eq!(from, a.local_unicast_addr());
+        assert_eq!(bytes, b"hello group");
+        assert!(multicast);
+    }
+    // The sender hears its own datagram through multicast loop and drops it, counted.
+    wait_until(&a, "own echo", |s| s.rx_own_echo == 1);
+    assert!(a_rx.try_recv().is_err());
+
+    b.sender()
+        .send_to(Dest::Unicast(a.local_unicast_addr()), b"direct".to_vec())
+        .unwrap();
+    let (from, bytes, multicast) = recv(&a_rx);
+    assert_eq!(from, b.local_unicast_addr());
+    assert_eq!(bytes, b"direct");
+    assert!(!multicast);
+    assert!(c_rx.try_recv().is_err(), "unicast leaked to another node");
+
+    let sa = a.stats();
+    assert_eq!(sa.tx_datagrams, 1);
+    assert_eq!(sa.tx_bytes, 11);
+    assert_eq!(sa.rx_datagrams, 1);
+    assert_eq!(b.stats().rx_datagrams, 1);
+    assert_eq!(c.stats().rx_datagrams, 1);
+
+    let sender = a.sender();
+    a.shutdown();
+    assert!(matches!(
+        sender.send(NetCommand::Send {
+            to: Dest::Multicast,
+            bytes: vec![1]
+        }),
+        Err(NetError::Stopped)
+    ));
+    drop((b, c));
+}
+
+#[test]
+fn oversized_datagrams_are_dropped_and_counted() {
+    if !in_private_netns("oversized_datagrams_are_dropped_and_counted") {
+        return;
+    }
+    let (a, a_rx) = start(47702, 64);
+    let (_b, b_rx) = start(47702, 64);
+
+    // Inbound: a raw socket sends one datagram over the limit and one at the limit.
+    let raw = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    raw.send_to(&vec![7u8; MAX_DATAGRAM + 1], a.local_unicast_addr())
+        .unwrap();
+    raw.send_to(&vec![8u8; MAX_DATAGRAM], a.local_unicast_addr())
+        .unwrap();
+    let (_, bytes, _) = recv(&a_rx);
+    assert_eq!(bytes.len(), MAX_DATAGRAM);
+    assert_eq!(bytes.first(), Some(&8));
+    let s = wait_until(&a, "oversized count", |s| s.rx_oversized == 1);
+    assert_eq!(s.rx_datagrams, 1);
+
+    // Outbound: the loop refuses to send over the limit.
+    a.sender()
+        .send_to(Dest::Multicast, vec![1u8; MAX_DATAGRAM + 1])
+        .unwrap();
+    a.sender().send_to(Dest::Multicast, vec![2u8; 10]).unwrap();
+    let (_, bytes, _) = recv(&b_rx);
+    assert_eq!(bytes, vec![2u8; 10]);
+    let s = a.stats();
+    assert_eq!(s.tx_oversized, 1);
+    assert_eq!(s.tx_datagrams, 1);
+}
+
+#[test]
+fn failed_sends_are_counted_and_the_loop_keeps_working() {
+    if !in_private_netns("failed_sends_are_counted_and_the_loop_keeps_working") {
+        return;
+    }
+    let (a, _a_rx) = start(47703, 64);
+    let (b, b_rx) = start(47703, 64);
+    let inside_namespace = std::env::var_os(MARK).is_some();
+
+    // Broadcast without SO_BROADCAST: EACCES from the kernel, nothing leaves the host.
+    a.sender()
+        .send_to(
+            Dest::Unicast(SocketAddr::from((Ipv4Addr::BROADCAST, 9))),
+            vec![0],
+        )
+        .unwrap();
+    let mut expected_errors = 1;
+    if inside_namespace {
+        // Only `lo` exists in the namespace: TEST-NET-1 has no route, ENETUNREACH.
+        a.sender()
+            .send_to(
+                Dest::Unicast(SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 9))),
+                vec![0],
+            )
+            .unwrap();
+        expected_errors += 1;
+    }
+    wait_until(&a, "send errors", |s| s.tx_errors == expected_errors);
+
+    a.sender()
+        .send_to(Dest::Unicast(b.local_unicast_addr()), b"still alive".to_vec())
+        .unwrap();
+    let (_, bytes, _) = recv(&b_rx);
+    assert_eq!(bytes, b"still alive");
+    assert_eq!(a.stats().tx_datagrams, 1);
+}
+
+#[test]
+fn full_inbound_channel_is_a_counted_drop() {
+    if !in_private_netns("full_inbound_channel_is_a_counted_drop") {
+        return;
+    }
+    let (a, a_rx) = start(47704, 1);
+    let raw = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    for i in 0..5u8 {
+        raw.send_to(&[i], a.local_unicast_addr()).unwrap();
+    }
+    let s = wait_until(&a, "all five accounted for", |s| {
+        s.rx_datagrams + s.rx_channel_full == 5
+    });
+    assert_eq!(s.rx_datagrams, 1);
+    assert_eq!(s.rx_channel_full, 4);
+    let (_, bytes, _) = recv(&a_rx);
+    assert_eq!(bytes, vec![0]);
+}
+
+#[test]
+fn bad_configurations_fail_at_spawn_with_clear_errors() {
+    let (tx, _rx) = bounded(1);
+    let mut cfg = lo_config(47705);
+    cfg.group = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 47705));
+    let e = Net::spawn(cfg, tx.clone()).err().unwrap();
+    assert!(matches!(e, NetError::Config(_)), "{e}");
+    assert!(e.to_string().contains("not an IPv4 multicast address"));
+
+    let mut cfg = lo_config(47705);
+    cfg.interface = Interface::Name("nosuchif0".into());
+    let e = Net::spawn(cfg, tx.clone()).err().unwrap();
+    assert!(e.to_string().contains("no network interface named"), "{e}");
+
+    let mut cfg = lo_config(47705);
+    cfg.interface = Interface::Addr("192.0.2.77".parse().unwrap());
+    let e = Net::spawn(cfg, tx).err().unwrap();
+    assert!(e.to_string().contains("no local network interface"), "{e}");
+}
