@@ -128,10 +128,7 @@ fn request_and_response_json_forms_are_stable() {
     ];
     for (req, text) in cases {
         assert_eq!(serde_json::to_string(&req).unwrap(), text);
-        assert_eq!(
-            serde_json::from_str::<ControlRequest>(text).unwrap(),
-            req
-        );
+        assert_eq!(serde_json::from_str::<ControlRequest>(text).unwrap(), req);
     }
     assert_eq!(
         serde_json::to_string(&ControlResponse::err("no")).unwrap(),
@@ -141,7 +138,9 @@ fn request_and_response_json_forms_are_stable() {
         serde_json::to_string(&ControlResponse::Ok(json!(1))).unwrap(),
         r#"{"ok":1}"#
     );
-    assert!(serde_json::from_str::<ControlRequest>(r#"{"cmd":"ask","ioc":"x","extra":1}"#).is_err());
+    assert!(
+        serde_json::from_str::<ControlRequest>(r#"{"cmd":"ask","ioc":"x","extra":1}"#).is_err()
+    );
 }
 
 #[test]

@@ -211,7 +211,10 @@ fn failed_sends_are_counted_and_the_loop_keeps_working() {
     wait_until(&a, "send errors", |s| s.tx_errors == expected_errors);
 
     a.sender()
-        .send_to(Dest::Unicast(b.local_unicast_addr()), b"still alive".to_vec())
+        .send_to(
+            Dest::Unicast(b.local_unicast_addr()),
+            b"still alive".to_vec(),
+        )
         .unwrap();
     let (_, bytes, _) = recv(&b_rx);
     assert_eq!(bytes, b"still alive");

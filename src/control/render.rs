@@ -144,7 +144,14 @@ pub fn peers(v: &Value, now_unix: u64) -> String {
         })
         .collect();
     table(
-        &["ID", "STATE", "ADDRESS", "RELIABILITY", "TRUST", "LAST SEEN"],
+        &[
+            "ID",
+            "STATE",
+            "ADDRESS",
+            "RELIABILITY",
+            "TRUST",
+            "LAST SEEN",
+        ],
         &rows,
     )
 }

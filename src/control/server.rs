@@ -241,18 +241,15 @@ fn serve(stream: UnixStream, shared: &Shared) {
             // Timeout or reset: the client is gone or stuck; free the slot.
             Err(_) => return,
         }
-        if line.last() != Some(&b'\n') {
-            if line.len() > MAX_REQUEST_BYTES {
-                c.oversized.fetch_add(1, Ordering::Relaxed);
-                let _ = write_response(
-                    &mut writer,
-                    &ControlResponse::err(format!(
-                        "request larger than {MAX_REQUEST_BYTES} bytes"
-                    )),
-                );
-                return;
-            }
-            // EOF without a newline: accept the last line as is.
+        // A line without its newline is either the last one before EOF (accepted as is) or
+        // one that hit the size cap.
+        if line.last() != Some(&b'\n') && line.len() > MAX_REQUEST_BYTES {
+            c.oversized.fetch_add(1, Ordering::Relaxed);
+            let _ = write_response(
+                &mut writer,
+                &ControlResponse::err(format!("request larger than {MAX_REQUEST_BYTES} bytes")),
+            );
+            return;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -184,7 +184,10 @@ impl EventLoop {
                 }
                 Err(TrySendError::Full(_)) => {
                     let k = c.add(&c.rx_channel_full, 1);
-                    warn_sparse(k, format_args!("node inbound channel full, datagram dropped"));
+                    warn_sparse(
+                        k,
+                        format_args!("node inbound channel full, datagram dropped"),
+                    );
                 }
                 Err(TrySendError::Disconnected(_)) => {
                     tracing::info!("node inbound channel closed");

@@ -244,14 +244,8 @@ impl Net {
             crossbeam_channel::bounded(COMMAND_CAPACITY);
         let counters = Arc::new(NetCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let lp = event_loop::EventLoop::new(
-            pair,
-            local,
-            rx,
-            inbound,
-            counters.clone(),
-            stop.clone(),
-        )?;
+        let lp =
+            event_loop::EventLoop::new(pair, local, rx, inbound, counters.clone(), stop.clone())?;
         let waker = lp.waker();
         let thread = std::thread::Builder::new()
             .name("roost-net".into())
