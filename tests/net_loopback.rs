@@ -130,12 +130,16 @@ fn multicast_reaches_every_process_and_unicast_replies_return() {
     assert!(!multicast);
     assert!(c_rx.try_recv().is_err(), "unicast leaked to another node");
 
-    let sa = a.stats();
+    // Counters are bumped by the loop thread just after the channel hand-off: wait for them.
+    let sa = wait_until(&a, "a's counters", |s| s.rx_datagrams == 1);
     assert_eq!(sa.tx_datagrams, 1);
     assert_eq!(sa.tx_bytes, 11);
-    assert_eq!(sa.rx_datagrams, 1);
-    assert_eq!(b.stats().rx_datagrams, 1);
-    assert_eq!(c.stats().rx_datagrams, 1);
+    wait_until(&b, "b's counters", |s| {
+        s.rx_datagrams == 1 && s.tx_datagrams == 1
+    });
+    wait_until(&c, "c's counters", |s| {
+        s.rx_datagrams == 1 && s.tx_datagrams == 0
+    });
 
     let sender = a.sender();
     a.shutdown();
@@ -166,8 +170,9 @@ fn oversized_datagrams_are_dropped_and_counted() {
     let (_, bytes, _) = recv(&a_rx);
     assert_eq!(bytes.len(), MAX_DATAGRAM);
     assert_eq!(bytes.first(), Some(&8));
-    let s = wait_until(&a, "oversized count", |s| s.rx_oversized == 1);
-    assert_eq!(s.rx_datagrams, 1);
+    wait_until(&a, "oversized count", |s| {
+        s.rx_oversized == 1 && s.rx_datagrams == 1
+    });
 
     // Outbound: the loop refuses to send over the limit.
     a.sender()
@@ -176,9 +181,9 @@ fn oversized_datagrams_are_dropped_and_counted() {
     a.sender().send_to(Dest::Multicast, vec![2u8; 10]).unwrap();
     let (_, bytes, _) = recv(&b_rx);
     assert_eq!(bytes, vec![2u8; 10]);
-    let s = a.stats();
-    assert_eq!(s.tx_oversized, 1);
-    assert_eq!(s.tx_datagrams, 1);
+    wait_until(&a, "one refused, one sent", |s| {
+        s.tx_oversized == 1 && s.tx_datagrams == 1
+    });
 }
 
 #[test]
@@ -218,7 +223,7 @@ fn failed_sends_are_counted_and_the_loop_keeps_working() {
         .unwrap();
     let (_, bytes, _) = recv(&b_rx);
     assert_eq!(bytes, b"still alive");
-    assert_eq!(a.stats().tx_datagrams, 1);
+    wait_until(&a, "one datagram sent", |s| s.tx_datagrams == 1);
 }
 
 #[test]
