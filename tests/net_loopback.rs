@@ -22,6 +22,11 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Returns true when the caller should run the test body here (inside a private namespace,
 /// or on the host when namespaces are unavailable); false when a child already ran it.
 fn in_private_netns(test_name: &str) -> bool {
+    in_netns_with(test_name, "ip link set lo up")
+}
+
+/// Like [`in_private_netns`], with a shell `setup` run inside the namespace first.
+fn in_netns_with(test_name: &str, setup: &str) -> bool {
     if std::env::var_os(MARK).is_some() {
         return true;
     }
@@ -35,13 +40,9 @@ fn in_private_netns(test_name: &str) -> bool {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
+    let script = format!("{setup} && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1");
     let out = Command::new("unshare")
-        .args([
-            "-rn",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1",
-        ])
+        .args(["-rn", "sh", "-c", &script])
         .arg(exe)
         .arg(test_name)
         .env(MARK, "1")
@@ -263,4 +264,110 @@ fn bad_configurations_fail_at_spawn_with_clear_errors() {
     cfg.interface = Interface::Addr("192.0.2.77".parse().unwrap());
     let e = Net::spawn(cfg, tx).err().unwrap();
     assert!(e.to_string().contains("no local network interface"), "{e}");
+}
+
+/// IPv6 multicast does not work on `lo`, so this test builds a veth pair inside its private
+/// namespace and puts one node on each end.
+#[test]
+fn ipv6_multicast_over_a_veth_pair() {
+    let setup = "ip link set lo up && ip link add r6a type veth peer name r6b \
+                 && ip link set r6a up && ip link set r6b up \
+                 && ip -6 addr add fd52::1/64 dev r6a nodad \
+                 && ip -6 addr add fd52::2/64 dev r6b nodad";
+    if std::env::var_os(MARK).is_none()
+        && !Command::new("unshare")
+            .args(["-rn", "true"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    {
+        eprintln!("unshare unavailable: skipping the IPv6 veth test (it needs its own namespace)");
+        return;
+    }
+    if !in_netns_with("ipv6_multicast_over_a_veth_pair", setup) {
+        return;
+    }
+    let group: SocketAddr = "[ff15::7777]:47706".parse().unwrap();
+    let spawn = |ifname: &str| {
+        let (tx, rx) = bounded(16);
+        let cfg = NetConfig {
+            group,
+            interface: Interface::Name(ifname.into()),
+            unicast_port: 0,
+        };
+        (Net::spawn(cfg, tx).unwrap(), rx)
+    };
+    let (a, a_rx) = spawn("r6a");
+    let (b, b_rx) = spawn("r6b");
+    assert_eq!(
+        a.local_unicast_addr().ip(),
+        "fd52::1".parse::<IpAddr>().unwrap()
+    );
+
+    a.sender()
+        .send_to(Dest::Multicast, b"v6 hello".to_vec())
+        .unwrap();
+    let (from, bytes, multicast) = recv(&b_rx);
+    assert_eq!(
+        (from.ip(), from.port()),
+        (a.local_unicast_addr().ip(), a.local_unicast_addr().port())
+    );
+    assert_eq!(bytes, b"v6 hello");
+    assert!(multicast);
+
+    b.sender()
+        .send_to(Dest::Unicast(from), b"v6 reply".to_vec())
+        .unwrap();
+    let (_, bytes, multicast) = recv(&a_rx);
+    assert_eq!(bytes, b"v6 reply");
+    assert!(!multicast);
+}
+
+#[test]
+fn default_interface_follows_the_default_route() {
+    let setup = "ip link set lo up && ip link add rda type veth peer name rdb \
+                 && ip link set rda up && ip link set rdb up \
+                 && ip addr add 10.77.0.1/24 dev rda && ip route add default via 10.77.0.2";
+    if std::env::var_os(MARK).is_none()
+        && !Command::new("unshare")
+            .args(["-rn", "true"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    {
+        eprintln!("unshare unavailable: skipping (the host's default route is not ours to use)");
+        return;
+    }
+    if !in_netns_with("default_interface_follows_the_default_route", setup) {
+        return;
+    }
+    let (tx, _rx) = bounded(4);
+    let cfg = NetConfig {
+        interface: Interface::Default,
+        ..lo_config(47707)
+    };
+    let h = Net::spawn(cfg, tx).unwrap();
+    assert_eq!(h.interface().name, "rda");
+    assert_eq!(
+        h.local_unicast_addr().ip(),
+        IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1))
+    );
+}
+
+#[test]
+fn default_interface_without_a_default_route_is_a_clear_error() {
+    if !in_private_netns("default_interface_without_a_default_route_is_a_clear_error") {
+        return;
+    }
+    if std::env::var_os(MARK).is_none() {
+        eprintln!("not in a private namespace: the host may have a default route; skipping");
+        return;
+    }
+    let (tx, _rx) = bounded(4);
+    let cfg = NetConfig {
+        interface: Interface::Default,
+        ..lo_config(47708)
+    };
+    let e = Net::spawn(cfg, tx).err().unwrap();
+    assert!(e.to_string().contains("no IPv4 default route"), "{e}");
 }

@@ -140,8 +140,7 @@ fn default_route_iface(route_table: &str) -> Option<String> {
     })
 }
 
-/// Picks the first address of the wanted family on the named interface, preferring a
-/// non-link-local one for IPv6 only when several exist.
+/// The first IPv4 address of the named interface.
 fn first_v4(addrs: &[IfAddr], name: &str) -> Option<Ipv4Addr> {
     addrs.iter().find_map(|a| match a.addr {
         IpAddr::V4(v4) if a.name == name => Some(v4),
@@ -149,11 +148,19 @@ fn first_v4(addrs: &[IfAddr], name: &str) -> Option<Ipv4Addr> {
     })
 }
 
+/// The first IPv6 address of the named interface, preferring a routable one over a
+/// link-local one (which may still be tentative while duplicate detection runs).
 fn first_v6(addrs: &[IfAddr], name: &str) -> Option<Ipv6Addr> {
-    addrs.iter().find_map(|a| match a.addr {
+    let mut all = addrs.iter().filter_map(|a| match a.addr {
         IpAddr::V6(v6) if a.name == name => Some(v6),
         _ => None,
-    })
+    });
+    let first = all.next()?;
+    let link_local = |ip: &Ipv6Addr| (ip.segments()[0] & 0xffc0) == 0xfe80;
+    if !link_local(&first) {
+        return Some(first);
+    }
+    Some(all.find(|ip| !link_local(ip)).unwrap_or(first))
 }
 
 /// Resolves the operator's interface choice against the live system.
