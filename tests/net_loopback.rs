@@ -40,7 +40,7 @@ fn in_netns_with(test_name: &str, setup: &str) -> bool {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
-    let script = format!("{setup} && exec \"$0\" --exact \"$1\" --nocapture --test-threads=1");
+    let script = format!("{setup} && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads=1");
     let out = Command::new("unshare")
         .args(["-rn", "sh", "-c", &script])
         .arg(exe)
@@ -370,4 +370,57 @@ fn default_interface_without_a_default_route_is_a_clear_error() {
     };
     let e = Net::spawn(cfg, tx).err().unwrap();
     assert!(e.to_string().contains("no IPv4 default route"), "{e}");
+}
+
+/// Not a check but a measurement (run with `--ignored --nocapture`): unicast round-trip time
+/// through two network rooms and the CPU the loops use while idle.
+#[test]
+#[ignore]
+fn measure_round_trip_and_idle_cpu() {
+    if !in_private_netns("measure_round_trip_and_idle_cpu") {
+        return;
+    }
+    let (a, a_rx) = start(47709, 1024);
+    let (b, b_rx) = start(47709, 1024);
+    let (a_tx, b_tx) = (a.sender(), b.sender());
+    let echo = std::thread::spawn(move || {
+        while let Ok(NetEvent::Datagram { from, bytes, .. }) = b_rx.recv_timeout(WAIT) {
+            if bytes.is_empty() {
+                break;
+            }
+            let _ = b_tx.send_to(Dest::Unicast(from), bytes);
+        }
+    });
+    let mut rtts = Vec::new();
+    let payload = vec![0x5a; 1000];
+    for _ in 0..2000 {
+        let t = Instant::now();
+        a_tx.send_to(Dest::Unicast(b.local_unicast_addr()), payload.clone())
+            .unwrap();
+        recv(&a_rx);
+        rtts.push(t.elapsed());
+    }
+    a_tx.send_to(Dest::Unicast(b.local_unicast_addr()), Vec::new())
+        .unwrap();
+    echo.join().unwrap();
+    rtts.sort();
+    let pct = |p: usize| rtts[rtts.len() * p / 100];
+    println!(
+        "unicast RTT, 1000-byte datagrams, 2000 round trips: p50 {:?}  p99 {:?}",
+        pct(50),
+        pct(99)
+    );
+
+    let cpu = || {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(2));
+    println!(
+        "idle CPU of two network rooms over 2 s: {:.3} ms",
+        (cpu() - before) * 1e3
+    );
 }

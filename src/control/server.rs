@@ -286,7 +286,11 @@ fn ask_node(shared: &Shared, req: ControlRequest) -> ControlResponse {
     }
     match rx.recv_timeout(shared.limits.reply_timeout) {
         Ok(resp) => resp,
-        Err(_) => {
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+            c.node_unavailable.fetch_add(1, Ordering::Relaxed);
+            ControlResponse::err("the daemon stopped before answering")
+        }
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
             c.node_timeouts.fetch_add(1, Ordering::Relaxed);
             ControlResponse::err(format!(
                 "the daemon did not answer within {:?}",
