@@ -40,7 +40,9 @@ fn in_netns_with(test_name: &str, setup: &str) -> bool {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
-    let script = format!("{setup} && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads=1");
+    let script = format!(
+        "{setup} && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads=1"
+    );
     let out = Command::new("unshare")
         .args(["-rn", "sh", "-c", &script])
         .arg(exe)
@@ -423,4 +425,59 @@ fn measure_round_trip_and_idle_cpu() {
         "idle CPU of two network rooms over 2 s: {:.3} ms",
         (cpu() - before) * 1e3
     );
+}
+
+/// The safety property behind IP_MULTICAST_IF and per-interface joins: a node's multicast
+/// stays on its interface, and it hears nothing from other interfaces.
+#[test]
+fn multicast_stays_on_its_interface() {
+    let setup = "ip link set lo up && ip link add ria type veth peer name rib \
+                 && ip link set ria up && ip link set rib up \
+                 && ip addr add 10.78.0.1/24 dev ria";
+    if std::env::var_os(MARK).is_none()
+        && !Command::new("unshare")
+            .args(["-rn", "true"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    {
+        eprintln!("unshare unavailable: skipping (needs its own veth pair)");
+        return;
+    }
+    if !in_netns_with("multicast_stays_on_its_interface", setup) {
+        return;
+    }
+    let on = |iface: &str| {
+        let (tx, rx) = bounded(16);
+        let cfg = NetConfig {
+            interface: Interface::parse(iface),
+            ..lo_config(47710)
+        };
+        (Net::spawn(cfg, tx).unwrap(), rx)
+    };
+    let (lo1, lo1_rx) = on("lo");
+    let (_lo2, lo2_rx) = on("127.0.0.1");
+    let (veth, veth_rx) = on("ria");
+
+    // The veth node hears its own datagram, so it would hear a leaked one from lo too.
+    veth.sender()
+        .send_to(Dest::Multicast, b"veth only".to_vec())
+        .unwrap();
+    wait_until(&veth, "own echo on the veth", |s| s.rx_own_echo >= 1);
+    lo1.sender()
+        .send_to(Dest::Multicast, b"lo only".to_vec())
+        .unwrap();
+    assert_eq!(recv(&lo2_rx).1, b"lo only");
+    // Give a leaked copy time to arrive, then check that none did.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        lo2_rx.try_recv().is_err(),
+        "veth traffic reached a node on lo"
+    );
+    assert!(
+        lo1_rx.try_recv().is_err(),
+        "veth traffic reached a node on lo"
+    );
+    assert!(veth_rx.try_recv().is_err(), "lo traffic reached the veth");
+    assert_eq!(veth.stats().rx_datagrams, 0);
 }
