@@ -166,8 +166,11 @@ fn remove_if_stale(path: &Path, data_dir: &Path) -> Result<(), ControlError> {
         }
         Err(_) => {
             tracing::info!(socket = %path.display(), "replacing stale control socket");
-            std::fs::remove_file(path)
-                .map_err(io_err(format!("cannot remove stale {}", path.display())))
+            match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(format!("cannot remove stale {}", path.display()))(e)),
+            }
         }
     }
 }
