@@ -42,9 +42,13 @@ pub fn call(
         .map_err(|e| ControlError::Protocol(format!("cannot encode request: {e}")))?;
     line.push(b'\n');
     let mut writer = &stream;
-    writer
-        .write_all(&line)
-        .map_err(io("cannot send the request"))?;
+    // A server that refuses the connection (too many clients) answers and closes at once,
+    // possibly before the request is written: on a broken pipe, still read its answer.
+    let write_error = match writer.write_all(&line) {
+        Ok(()) => None,
+        Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => Some(e),
+        Err(e) => return Err(io("cannot send the request")(e)),
+    };
 
     let mut reader = BufReader::new(&stream);
     let mut answer = Vec::new();
@@ -57,6 +61,9 @@ pub fn call(
         Err(e) => return Err(io("cannot read the answer")(e)),
     }
     if answer.is_empty() {
+        if let Some(e) = write_error {
+            return Err(io("cannot send the request")(e));
+        }
         return Err(ControlError::Protocol(
             "the daemon closed the connection without answering".into(),
         ));
