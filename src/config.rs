@@ -111,82 +111,108 @@ impl Default for NetSection {
     }
 }
 
-/// `[timers]`: every protocol period, in milliseconds unless the name says otherwise.
+/// `[timers]`: every protocol period, in milliseconds unless the name says otherwise. The
+/// names and defaults follow the node's `NodeConfig`, which they feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timers {
-    /// Period of the discovery beacon.
+    /// Mean period of the discovery beacon (the heartbeat of a node).
     pub announce_interval_ms: u64,
-    /// Random extra delay added to each beacon (0 ..= this), so nodes started together do
+    /// Each beacon goes out up to this much earlier or later, so nodes started together do
     /// not beacon in lockstep.
     pub announce_jitter_ms: u64,
-    /// Period of liveness pings to each active peer.
-    pub ping_interval_ms: u64,
+    /// A peer silent this long is pinged (and pinged again after each missed Ping).
+    pub ping_after_silence_ms: u64,
+    /// Every active peer is pinged at least this often anyway, to keep its RTT current.
+    pub probe_interval_ms: u64,
+    /// A Ping unanswered this long counts as missed.
+    pub ping_timeout_ms: u64,
     /// Silence after which a peer is considered inactive.
     pub inactive_after_ms: u64,
     /// How long an inactive peer is remembered in the database.
     pub remember_for_days: u32,
     /// How long an ask waits for answers before completing with what it has.
     pub ask_deadline_ms: u64,
+    /// A completed ask is reused for asks about the same IoC within this long.
+    pub ask_cache_ms: u64,
+    /// A repeated report or blame from one peer about one IoC within this window is dropped.
+    pub dedup_window_ms: u64,
 }
 
 impl Default for Timers {
     fn default() -> Self {
         Timers {
             announce_interval_ms: 30_000,
-            announce_jitter_ms: 5_000,
-            ping_interval_ms: 20_000,
-            inactive_after_ms: 90_000,
+            announce_jitter_ms: 3_000,
+            ping_after_silence_ms: 35_000,
+            probe_interval_ms: 300_000,
+            ping_timeout_ms: 4_000,
+            inactive_after_ms: 60_000,
             remember_for_days: 30,
             ask_deadline_ms: 3_000,
+            ask_cache_ms: 10_000,
+            dedup_window_ms: 300_000,
         }
     }
 }
 
-/// `[limits]`: bounds that keep one peer, or all of them, from overloading the node.
+/// `[limits]`: bounds that keep one source, one peer, or all of them from overloading the
+/// node, and cap its memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Sustained datagrams per second accepted from one source.
+    /// Sustained datagrams per second accepted from one source address (checked before any
+    /// signature verification).
+    pub source_rate_per_s: u32,
+    /// Burst accepted from one source address.
+    pub source_burst: u32,
+    /// Sustained messages per second accepted from one verified peer; the excess lowers its
+    /// reliability.
     pub peer_rate_per_s: u32,
-    /// Burst of datagrams accepted from one source above its rate.
+    /// Burst accepted from one verified peer.
     pub peer_burst: u32,
     /// Sustained datagrams per second accepted from everyone together.
     pub global_rate_per_s: u32,
     /// Burst accepted from everyone together.
     pub global_burst: u32,
-    /// Largest number of peers tracked; beyond it new peers are ignored.
+    /// Most peers kept; beyond it the oldest inactive one is evicted.
     pub max_peers: u32,
+    /// Most source addresses tracked by the per-source rate limit.
+    pub max_sources: u32,
+    /// Most entries in each bounded in-memory table (reports, dedup, cache, queries).
+    pub max_entries: u32,
+    /// Received reports kept in memory per IoC.
+    pub max_reports_per_ioc: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            peer_rate_per_s: 20,
-            peer_burst: 50,
-            global_rate_per_s: 500,
-            global_burst: 1_000,
-            max_peers: 256,
+            source_rate_per_s: 32,
+            source_burst: 64,
+            peer_rate_per_s: 32,
+            peer_burst: 64,
+            global_rate_per_s: 2_048,
+            global_burst: 4_096,
+            max_peers: 1_024,
+            max_sources: 4_096,
+            max_entries: 10_000,
+            max_reports_per_ioc: 64,
         }
     }
 }
 
-/// `[retention]`: how long data is kept.
+/// `[retention]`: how long stored data is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retention {
     /// Days a received report or blame is kept in the database.
     pub reports_days: u32,
-    /// Seconds an answer from the network is reused before asking again.
-    pub answer_cache_s: u64,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention {
-            reports_days: 30,
-            answer_cache_s: 300,
-        }
+        Retention { reports_days: 30 }
     }
 }
 
@@ -455,22 +481,25 @@ impl Config {
 
         let t = &self.timers;
         positive("timers.announce_interval_ms", t.announce_interval_ms)?;
-        if t.announce_jitter_ms >= t.announce_interval_ms {
+        if t.announce_jitter_ms > t.announce_interval_ms / 2 {
             return Err(invalid(
                 "timers.announce_jitter_ms",
                 format!(
-                    "must be < timers.announce_interval_ms ({})",
+                    "must be at most half of timers.announce_interval_ms ({})",
                     t.announce_interval_ms
                 ),
             ));
         }
-        positive("timers.ping_interval_ms", t.ping_interval_ms)?;
-        if t.inactive_after_ms <= t.ping_interval_ms {
+        positive("timers.ping_after_silence_ms", t.ping_after_silence_ms)?;
+        positive("timers.probe_interval_ms", t.probe_interval_ms)?;
+        positive("timers.ping_timeout_ms", t.ping_timeout_ms)?;
+        if t.inactive_after_ms <= t.ping_after_silence_ms {
             return Err(invalid(
                 "timers.inactive_after_ms",
                 format!(
-                    "must be > timers.ping_interval_ms ({}), or every peer flaps to inactive",
-                    t.ping_interval_ms
+                    "must be > timers.ping_after_silence_ms ({}), or peers go inactive before \
+                     they are ever pinged",
+                    t.ping_after_silence_ms
                 ),
             ));
         }
@@ -481,11 +510,20 @@ impl Config {
         }
 
         let l = &self.limits;
-        positive("limits.peer_rate_per_s", u64::from(l.peer_rate_per_s))?;
-        positive("limits.peer_burst", u64::from(l.peer_burst))?;
-        positive("limits.global_rate_per_s", u64::from(l.global_rate_per_s))?;
-        positive("limits.global_burst", u64::from(l.global_burst))?;
-        positive("limits.max_peers", u64::from(l.max_peers))?;
+        for (key, v) in [
+            ("limits.source_rate_per_s", l.source_rate_per_s),
+            ("limits.source_burst", l.source_burst),
+            ("limits.peer_rate_per_s", l.peer_rate_per_s),
+            ("limits.peer_burst", l.peer_burst),
+            ("limits.global_rate_per_s", l.global_rate_per_s),
+            ("limits.global_burst", l.global_burst),
+            ("limits.max_peers", l.max_peers),
+            ("limits.max_sources", l.max_sources),
+            ("limits.max_entries", l.max_entries),
+            ("limits.max_reports_per_ioc", l.max_reports_per_ioc),
+        ] {
+            positive(key, u64::from(v))?;
+        }
 
         positive(
             "retention.reports_days",
@@ -694,12 +732,12 @@ mod tests {
         );
         let e = err_of("[net]\ngroup = \"nonsense\"\n");
         assert!(e.contains("roost.toml") && e.contains("group"), "{e}");
-        let e = err_of("[timers]\nannounce_jitter_ms = 30000\n");
+        let e = err_of("[timers]\nannounce_jitter_ms = 15001\n");
         assert!(
             e.starts_with("config key `timers.announce_jitter_ms`"),
             "{e}"
         );
-        let e = err_of("[timers]\ninactive_after_ms = 1000\n");
+        let e = err_of("[timers]\ninactive_after_ms = 35000\n");
         assert!(
             e.starts_with("config key `timers.inactive_after_ms`"),
             "{e}"
