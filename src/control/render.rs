@@ -30,9 +30,43 @@ pub fn human(req: &ControlRequest, value: &Value, now_unix: u64) -> String {
             match value {
                 Value::Null => "ok\n".to_string(),
                 Value::String(s) => format!("{s}\n"),
+                Value::Object(map) => {
+                    let mut out = String::new();
+                    for (k, v) in map {
+                        push_field(&mut out, k, v);
+                    }
+                    out
+                }
                 other => format!("{other}\n"),
             }
         }
+    }
+}
+
+/// Appends `key: value`; a nested object (such as the status counters) becomes indented
+/// lines showing only its non-zero numbers, so the human form stays short.
+fn push_field(out: &mut String, key: &str, val: &Value) {
+    match val {
+        Value::String(s) => out.push_str(&format!("{key}: {s}\n")),
+        Value::Object(inner) => {
+            out.push_str(&format!("{key}:\n"));
+            let mut shown = 0;
+            for (k, v) in inner {
+                if v.as_f64() == Some(0.0) {
+                    continue;
+                }
+                shown += 1;
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.push_str(&format!("  {k}: {text}\n"));
+            }
+            if shown == 0 {
+                out.push_str("  (all zero)\n");
+            }
+        }
+        other => out.push_str(&format!("{key}: {other}\n")),
     }
 }
 
@@ -114,11 +148,7 @@ pub fn status(v: &Value) -> String {
             "redis",
         ];
         for (k, val) in map.iter().filter(|(k, _)| !known.contains(&k.as_str())) {
-            let shown = match val {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out.push_str(&format!("{k}: {shown}\n"));
+            push_field(&mut out, k, val);
         }
     }
     out
@@ -275,6 +305,19 @@ mod tests {
         assert!(t.contains("id:       me"));
         assert!(t.contains("peers:    - active, - known"));
         assert!(t.contains("uptime_s: 5"));
+        let t = status(&json!({"id": "me", "counters": {"rx": 3, "dropped": 0}}));
+        assert!(t.contains("counters:\n  rx: 3\n"), "{t}");
+        assert!(!t.contains("dropped"));
+        let shared = json!({"ioc": "ip:1.2.3.4", "kind": "report", "sent": true});
+        let req = ControlRequest::Report {
+            ioc: "1.2.3.4".into(),
+            threat: 1.0,
+            confidence: 1.0,
+        };
+        assert_eq!(
+            human(&req, &shared, 0),
+            "ioc: ip:1.2.3.4\nkind: report\nsent: true\n"
+        );
         assert_eq!(
             human(&ControlRequest::Shutdown, &Value::Null, 0),
             "ok\n".to_string()

@@ -35,7 +35,8 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             io_timeout: Duration::from_secs(5),
-            reply_timeout: Duration::from_secs(30),
+            // Covers the largest ask deadline the config accepts (60 s) plus a margin.
+            reply_timeout: Duration::from_secs(65),
             max_clients: 8,
         }
     }
