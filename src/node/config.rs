@@ -29,12 +29,17 @@ pub struct NodeConfig {
     pub announce_jitter_ms: u64,
     /// The first Announce goes out after a random delay up to this much.
     pub startup_jitter_ms: u64,
-    /// A peer silent for this long is pinged (and again after each further interval).
-    pub ping_interval_ms: u64,
+    /// A peer silent for this long (its Announces lost, or it is gone) is pinged, and pinged
+    /// again after each missed Ping until it answers or becomes inactive. Announces are the
+    /// heartbeat; Pings are only spent when they are needed.
+    pub ping_after_silence_ms: u64,
+    /// Every active peer is pinged at least this often anyway, to keep its RTT and its
+    /// "answers pings" evidence current.
+    pub probe_interval_ms: u64,
     /// A Ping not answered within this long counts as missed (lowers reliability).
     pub ping_timeout_ms: u64,
-    /// A peer silent for this long becomes inactive. With the defaults this is three missed
-    /// pings.
+    /// A peer silent for this long becomes inactive. With the defaults that is about five
+    /// missed Pings after a missed Announce, so that 10 % loss does not make peers flap.
     pub inactive_after_ms: u64,
     /// An inactive peer is forgotten after this much silence (default 30 days).
     pub remember_ms: u64,
@@ -80,9 +85,10 @@ impl Default for NodeConfig {
             announce_interval_ms: 30_000,
             announce_jitter_ms: 3_000,
             startup_jitter_ms: 500,
-            ping_interval_ms: 15_000,
-            ping_timeout_ms: 5_000,
-            inactive_after_ms: 50_000,
+            ping_after_silence_ms: 35_000,
+            probe_interval_ms: 300_000,
+            ping_timeout_ms: 4_000,
+            inactive_after_ms: 60_000,
             remember_ms: 30 * 24 * 3600 * 1000,
             tick_ms: 1_000,
             ask_deadline_ms: 3_000,
@@ -118,7 +124,8 @@ impl NodeConfig {
     pub(crate) fn sanitised(mut self) -> NodeConfig {
         for v in [
             &mut self.announce_interval_ms,
-            &mut self.ping_interval_ms,
+            &mut self.ping_after_silence_ms,
+            &mut self.probe_interval_ms,
             &mut self.ping_timeout_ms,
             &mut self.inactive_after_ms,
             &mut self.tick_ms,

@@ -1,5 +1,11 @@
 //! The periodic sweep: liveness (Pings, missed Pings, silent peers), forgetting, persisting,
 //! and expiry of every bounded table.
+//!
+//! An active peer is pinged when (a) it has not yet sent us a unicast frame since it became
+//! active (it may not know us: our Announce reply may have been lost), (b) it has been silent
+//! for `ping_after_silence_ms`, or (c) it was last pinged `probe_interval_ms` ago. Only one
+//! Ping is in flight per peer; a missed one lowers reliability and the next goes out at the
+//! following tick.
 
 use super::api::{Action, Dest, Persist};
 use super::peers::PendingPing;
@@ -25,9 +31,10 @@ impl Node {
             if p.active {
                 if silent >= cfg.inactive_after_ms {
                     gone.push(p.key);
-                } else if silent >= cfg.ping_interval_ms
-                    && p.ping.is_none()
-                    && now_ms.saturating_sub(p.last_ping_ms) >= cfg.ping_interval_ms
+                } else if p.ping.is_none()
+                    && (!p.confirmed
+                        || silent >= cfg.ping_after_silence_ms
+                        || now_ms.saturating_sub(p.last_ping_ms) >= cfg.probe_interval_ms)
                 {
                     if let Some(addr) = p.addr {
                         pings.push((p.key, addr));

@@ -36,6 +36,9 @@ pub(crate) struct Peer {
     pub good: u64,
     pub bad: u64,
     pub ping: Option<PendingPing>,
+    /// It sent us a unicast frame since it became active, so it knows our address. Until
+    /// then it is pinged, which makes discovery robust to a lost Announce reply.
+    pub confirmed: bool,
     pub last_ping_ms: u64,
     pub rtt_ms: Option<u64>,
     pub bucket: TokenBucket,
@@ -58,7 +61,8 @@ impl Peer {
             good: 0,
             bad: 0,
             ping: None,
-            last_ping_ms: 0,
+            confirmed: false,
+            last_ping_ms: now_ms,
             rtt_ms: None,
             bucket: TokenBucket::full(limit, now_ms),
             last_persist_ms: 0,

@@ -73,6 +73,11 @@ impl Node {
         let Some(seen) = self.touch_peer(now_ms, sender, vkey, from, epoch, counter) else {
             return self.stats.drop("peer_table_full");
         };
+        if !multicast {
+            if let Some(p) = self.peers.get_mut(&sender) {
+                p.confirmed = true;
+            }
+        }
         let limit = self.cfg.peer_limit;
         if let Some(p) = self.peers.get_mut(&sender) {
             if !p.bucket.take(&limit, now_ms) {
@@ -127,6 +132,9 @@ impl Node {
         p.addr = Some(from);
         let arrived = !p.active;
         p.active = true;
+        if arrived || restarted {
+            p.confirmed = false;
+        }
         if arrived || moved || restarted {
             p.dirty = true;
             let note = Notification::PeerUpdate {
