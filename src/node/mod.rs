@@ -82,6 +82,8 @@ pub struct Node {
     reports: BTreeMap<Ioc, VecDeque<ReceivedReport>>,
     incoming: BTreeMap<([u8; 32], u64), IncomingQuery>,
     next_announce_ms: u64,
+    /// Announces of the start-up burst still to send after the next one.
+    burst_left: u32,
     next_tick_ms: u64,
     actions: VecDeque<Action>,
     stats: Stats,
@@ -117,6 +119,7 @@ impl Node {
             peers.insert(k.key, Peer::restored(&k, &cfg.peer_limit, now_ms));
         }
         Node {
+            burst_left: cfg.startup_announces.saturating_sub(1),
             global: TokenBucket::full(&cfg.global_limit, now_ms),
             next_tick_ms: now_ms + cfg.tick_ms,
             id: peer_id_text(&public),
@@ -214,8 +217,13 @@ impl Node {
                     features: 0,
                 }),
             );
-            let j = self.cfg.announce_jitter_ms;
-            let interval = self.cfg.announce_interval_ms - j + self.rng.gen_range(0..=2 * j);
+            let interval = if self.burst_left > 0 {
+                self.burst_left -= 1;
+                self.cfg.startup_spacing_ms + self.rng.gen_range(0..=self.cfg.startup_jitter_ms)
+            } else {
+                let j = self.cfg.announce_jitter_ms;
+                self.cfg.announce_interval_ms - j + self.rng.gen_range(0..=2 * j)
+            };
             self.next_announce_ms = now_ms + interval.max(1);
         }
         self.expire_asks(now_ms);
