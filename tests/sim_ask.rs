@@ -59,7 +59,13 @@ fn ask_over_fifty_nodes_completes_when_the_last_answer_arrives() {
     let mut sim = network(n, 11, true, cfg());
     // Ten nodes have their own detection of the IoC.
     for i in 1..=10 {
-        sim.command(NodeIdx(i), Command::Report { ioc: ioc(), evaluation: ev(0.9, 0.8) });
+        sim.command(
+            NodeIdx(i),
+            Command::Report {
+                ioc: ioc(),
+                evaluation: ev(0.9, 0.8),
+            },
+        );
     }
     sim.run_until_quiet(sim.now() + 1_000);
     let asked_at = sim.now();
@@ -81,7 +87,10 @@ fn ask_over_fifty_nodes_completes_when_the_last_answer_arrives() {
         .unwrap();
     assert_eq!(*at, last_answer, "the reply left with the last answer");
     assert_eq!(r.elapsed_ms, last_answer - asked_at);
-    assert!(r.elapsed_ms <= 2 * (5 + 20), "two network delays, not the 3 s deadline");
+    assert!(
+        r.elapsed_ms <= 2 * (5 + 20),
+        "two network delays, not the 3 s deadline"
+    );
     let st = sim.node(NodeIdx(0)).unwrap().stats();
     assert_eq!((st.asks_complete, st.asks_deadline), (1, 0));
     eprintln!("ask over {n} nodes: elapsed {} ms", r.elapsed_ms);
@@ -121,7 +130,13 @@ fn a_goodbye_during_an_ask_completes_it_early() {
 fn concurrent_asks_are_coalesced_and_then_cached() {
     let n = 10;
     let mut sim = network(n, 14, false, cfg());
-    sim.command(NodeIdx(3), Command::Blame { ioc: ioc(), evaluation: ev(1.0, 0.5) });
+    sim.command(
+        NodeIdx(3),
+        Command::Blame {
+            ioc: ioc(),
+            evaluation: ev(1.0, 0.5),
+        },
+    );
     sim.run_until_quiet(sim.now() + 1_000);
     let before = sim.stats().sent;
     let tokens: Vec<u64> = (0..3)
@@ -173,20 +188,39 @@ fn pigeon_mode_lets_slips_answer() {
         .take_notifications(b)
         .into_iter()
         .find_map(|(_, x)| match x {
-            Notification::QueryReceived { peer, request, ioc: i } if i == ioc() => {
-                Some((peer, request))
-            }
+            Notification::QueryReceived {
+                peer,
+                request,
+                ioc: i,
+            } if i == ioc() => Some((peer, request)),
             _ => None,
         })
         .unwrap();
     assert_eq!(peer, sim.node(a).unwrap().id());
     assert!(asks(sim.take_replies(a)).is_empty(), "b waits for Slips");
-    sim.command(b, Command::AnswerQuery { peer: peer.clone(), request, evaluation: Some(ev(0.2, 0.9)) });
+    sim.command(
+        b,
+        Command::AnswerQuery {
+            peer: peer.clone(),
+            request,
+            evaluation: Some(ev(0.2, 0.9)),
+        },
+    );
     sim.run_until_quiet(sim.now() + 1_000);
     let r = asks(sim.take_replies(a));
     assert_eq!(r[0].2.answered, 1);
     assert_eq!(r[0].2.threat, Some(0.2));
     // A second answer to the same Query is refused: nothing unsolicited leaves the node.
-    sim.command(b, Command::AnswerQuery { peer, request, evaluation: None });
-    assert!(matches!(sim.take_replies(b).last(), Some((_, _, Response::Error(_)))));
+    sim.command(
+        b,
+        Command::AnswerQuery {
+            peer,
+            request,
+            evaluation: None,
+        },
+    );
+    assert!(matches!(
+        sim.take_replies(b).last(),
+        Some((_, _, Response::Error(_)))
+    ));
 }

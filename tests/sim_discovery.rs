@@ -67,7 +67,10 @@ fn two_hundred_nodes_converge_within_two_announce_rounds_at_ten_percent_loss() {
         )
     });
     assert!(at <= 2 * cfg.announce_interval_ms);
-    assert!(st.lost > 0, "the loss model must actually have dropped traffic");
+    assert!(
+        st.lost > 0,
+        "the loss model must actually have dropped traffic"
+    );
 }
 
 /// A small network that has converged.
@@ -132,7 +135,10 @@ fn goodbye_marks_inactive_at_once() {
     assert!(sim.now() - before <= 7, "one network delay, not a timeout");
     for i in (0..n).filter(|&i| i != 2) {
         let key = sim.key(NodeIdx(2)).unwrap().verifying_key().to_bytes();
-        assert_eq!(sim.node(NodeIdx(i)).unwrap().peer(&key).map(|p| p.active), Some(false));
+        assert_eq!(
+            sim.node(NodeIdx(i)).unwrap().peer(&key).map(|p| p.active),
+            Some(false)
+        );
         assert!(sim
             .take_notifications(NodeIdx(i))
             .iter()
@@ -173,7 +179,11 @@ fn restart_with_higher_epoch_is_accepted_and_old_epoch_frames_are_refused() {
     assert!(store.iter().all(|k| k.last_epoch == 1));
     sim.restart_node(NodeIdx(1), fast_cfg(), 2, store);
     let b = sim.node(NodeIdx(1)).unwrap();
-    assert_eq!(b.peer_views().len(), n - 1, "remembered peers are known at once");
+    assert_eq!(
+        b.peer_views().len(),
+        n - 1,
+        "remembered peers are known at once"
+    );
     assert_eq!(b.active_peers(), 0, "but inactive until they talk");
     sim.run_until(sim.now() + 5_000);
     assert_eq!(knows_all(&sim, n), n, "restarted node is accepted");
@@ -197,7 +207,7 @@ fn restart_with_higher_epoch_is_accepted_and_old_epoch_frames_are_refused() {
     assert_eq!(drops(&sim) - before, replayed);
     let t = sim.command(NodeIdx(0), Command::Status);
     let st = sim.take_replies(NodeIdx(0));
-    assert!(st
-        .iter()
-        .any(|(_, tok, r)| *tok == t && matches!(r, Response::Status(s) if s.peers_active == n - 1)));
+    assert!(st.iter().any(
+        |(_, tok, r)| *tok == t && matches!(r, Response::Status(s) if s.peers_active == n - 1)
+    ));
 }

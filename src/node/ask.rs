@@ -241,12 +241,13 @@ impl Node {
         if self.own.len() < self.cfg.max_entries || self.own.contains_key(&ioc) {
             self.own.insert(ioc.clone(), evaluation);
         }
-        self.actions.push_back(Action::Persist(Persist::OwnDetection {
-            ioc: ioc.clone(),
-            evaluation,
-            kind,
-            at_ms: now_ms,
-        }));
+        self.actions
+            .push_back(Action::Persist(Persist::OwnDetection {
+                ioc: ioc.clone(),
+                evaluation,
+                kind,
+                at_ms: now_ms,
+            }));
         let key = (ioc.clone(), kind);
         let recent = self
             .own_sent

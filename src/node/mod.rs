@@ -245,7 +245,8 @@ impl Node {
         }
         self.send(now_ms, Dest::Multicast, &Message::Goodbye(Goodbye));
         for p in self.peers.values() {
-            self.actions.push_back(Action::Persist(Persist::PeerSeen(p.record())));
+            self.actions
+                .push_back(Action::Persist(Persist::PeerSeen(p.record())));
         }
         self.shut_down = true;
     }
@@ -280,7 +281,8 @@ impl Node {
             p.last_persist_ms = now_ms;
             p.dirty = false;
             let rec = p.record();
-            self.actions.push_back(Action::Persist(Persist::PeerSeen(rec)));
+            self.actions
+                .push_back(Action::Persist(Persist::PeerSeen(rec)));
         }
     }
 

@@ -24,7 +24,13 @@ struct Seen {
 
 impl Node {
     /// A datagram arrived from `from`; `multicast` says whether it came through the group.
-    pub fn handle_datagram(&mut self, now_ms: u64, from: SocketAddr, bytes: &[u8], multicast: bool) {
+    pub fn handle_datagram(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        bytes: &[u8],
+        multicast: bool,
+    ) {
         if self.shut_down {
             return;
         }

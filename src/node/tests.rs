@@ -80,7 +80,14 @@ fn exchange(a: &mut Node, b: &mut Node, now: u64) {
 }
 
 /// Signs arbitrary bytes as a frame body: a validly signed frame whose body is garbage.
-fn signed_raw(k: &SigningKey, kind: Kind, epoch: u32, counter: u64, ts: u64, body: &[u8]) -> Vec<u8> {
+fn signed_raw(
+    k: &SigningKey,
+    kind: Kind,
+    epoch: u32,
+    counter: u64,
+    ts: u64,
+    body: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"RO");
     out.push(1);
@@ -136,11 +143,16 @@ fn rate_limit_drops_before_signature_checks() {
     let mut attacker = Sealer::new(key(9), NetworkTag::derive("slips"), 1);
     let burst = cfg().source_limit.burst as u64;
     for i in 0..1_000 {
-        let f = attacker.seal(T0, &Message::Ping(Ping { nonce: i })).unwrap();
+        let f = attacker
+            .seal(T0, &Message::Ping(Ping { nonce: i }))
+            .unwrap();
         a.handle_datagram(T0, addr(9), &f, false);
     }
     let s = a.stats();
-    assert_eq!(s.verifications, burst, "only the burst reached the signature check");
+    assert_eq!(
+        s.verifications, burst,
+        "only the burst reached the signature check"
+    );
     assert_eq!(s.dropped("rate_source"), 1_000 - burst);
     let pongs = transmits(&drain(&mut a)).len() as u64;
     assert_eq!(pongs, burst);
@@ -158,7 +170,9 @@ fn global_rate_limit_bounds_a_flood_from_many_addresses() {
     let mut a = Node::new(c, key(1), 1, vec![], 1, T0);
     let mut attacker = Sealer::new(key(9), NetworkTag::derive("slips"), 1);
     for i in 0..1_000u64 {
-        let f = attacker.seal(T0, &Message::Ping(Ping { nonce: i })).unwrap();
+        let f = attacker
+            .seal(T0, &Message::Ping(Ping { nonce: i }))
+            .unwrap();
         let from = SocketAddr::from(([10, 9, (i / 250) as u8, (i % 250) as u8], 5000));
         a.handle_datagram(T0, from, &f, false);
     }
@@ -215,10 +229,16 @@ fn replayed_and_skewed_frames_are_dropped() {
     a.handle_datagram(T0 + 10, addr(2), &ping, false);
     assert!(transmits(&drain(&mut a)).is_empty());
     assert_eq!(a.stats().dropped("replayed"), 1);
-    let late = s.seal(T0 - 200_000, &Message::Ping(Ping { nonce: 2 })).unwrap();
+    let late = s
+        .seal(T0 - 200_000, &Message::Ping(Ping { nonce: 2 }))
+        .unwrap();
     a.handle_datagram(T0, addr(2), &late, false);
     assert_eq!(a.stats().dropped("clock_skew"), 1);
-    assert_eq!(a.stats().verifications, 1, "neither drop cost a verification");
+    assert_eq!(
+        a.stats().verifications,
+        1,
+        "neither drop cost a verification"
+    );
 }
 
 #[test]
@@ -233,7 +253,10 @@ fn misbehaviour_lowers_reliability_but_rejects_do_not() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     a.handle_datagram(T0, addr(2), &forged, false);
-    assert_eq!(a.peer(&k2.verifying_key().to_bytes()).unwrap().reliability, r0);
+    assert_eq!(
+        a.peer(&k2.verifying_key().to_bytes()).unwrap().reliability,
+        r0
+    );
     // Signed garbage: the peer's own key vouched for it.
     let garbage = signed_raw(&k2, Kind::Report, 1, 2, T0, &[0xff, 0xff, 0xff]);
     a.handle_datagram(T0, addr(2), &garbage, false);
@@ -246,7 +269,10 @@ fn misbehaviour_lowers_reliability_but_rejects_do_not() {
     newer[3] = 200;
     a.handle_datagram(T0, addr(2), &newer, false);
     assert_eq!(a.stats().dropped("unknown_kind"), 1);
-    assert_eq!(a.peer(&k2.verifying_key().to_bytes()).unwrap().reliability, r1);
+    assert_eq!(
+        a.peer(&k2.verifying_key().to_bytes()).unwrap().reliability,
+        r1
+    );
 }
 
 #[test]
@@ -346,7 +372,11 @@ fn queries_are_answered_from_own_detections() {
             _ => None,
         })
         .collect();
-    assert_eq!(replies.len(), 1, "the first reply was drained by exchange()");
+    assert_eq!(
+        replies.len(),
+        1,
+        "the first reply was drained by exchange()"
+    );
     assert_eq!(replies[0].0, 3);
     assert_eq!(b.stats().asks_cached, 1);
     assert_eq!(replies[0].1.answered, 1);
@@ -473,7 +503,14 @@ fn json_contract() {
     assert_eq!(p["state"], "active");
     assert_eq!(p["last_seen"], T0 / 1000);
     let st = got[1].as_object().unwrap();
-    for k in ["id", "network", "peers_active", "peers_known", "mode", "redis"] {
+    for k in [
+        "id",
+        "network",
+        "peers_active",
+        "peers_known",
+        "mode",
+        "redis",
+    ] {
         assert!(st.contains_key(k), "{k}");
     }
     assert_eq!(st["network"], "slips");

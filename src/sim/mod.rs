@@ -226,7 +226,10 @@ impl Sim {
 
     /// The datagrams recorded since `record_sent(true)`, emptied.
     pub fn take_sent(&mut self) -> Vec<Sent> {
-        self.sent_log.as_mut().map(std::mem::take).unwrap_or_default()
+        self.sent_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The simulated address of node `i`: 10.0.(i / 250).(i % 250 + 1):7946.
@@ -484,15 +487,12 @@ impl Sim {
     /// Carries out a node's queued actions and re-arms its timer.
     fn after(&mut self, i: usize) {
         let now = self.now;
-        loop {
-            let Some(action) = self
-                .nodes
-                .get_mut(i)
-                .and_then(|n| n.node.as_mut())
-                .and_then(|n| n.poll_action())
-            else {
-                break;
-            };
+        while let Some(action) = self
+            .nodes
+            .get_mut(i)
+            .and_then(|n| n.node.as_mut())
+            .and_then(|n| n.poll_action())
+        {
             match action {
                 Action::Transmit { to, bytes } => self.transmit(i, to, bytes),
                 Action::Reply { token, response } => {
