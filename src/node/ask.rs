@@ -112,13 +112,13 @@ impl Node {
             } else {
                 "answer_unsolicited"
             };
-            return self.stats.drop(reason);
+            return self.note_drop(reason);
         };
         if ask.ioc != a.ioc {
-            return self.stats.drop("answer_mismatch");
+            return self.note_drop("answer_mismatch");
         }
         if ask.answers.iter().any(|(k, _)| *k == sender) {
-            return self.stats.drop("answer_duplicate");
+            return self.note_drop("answer_duplicate");
         }
         ask.waiting.remove(&sender);
         ask.answers.push((sender, a.evaluation));
@@ -296,12 +296,12 @@ impl Node {
         let key = (sender, ioc.clone(), kind);
         if let Some(t) = self.seen_reports.get(&key) {
             if now_ms.saturating_sub(*t) < self.cfg.dedup_window_ms {
-                return self.stats.drop("report_duplicate");
+                return self.note_drop("report_duplicate");
             }
         }
         if self.seen_reports.len() >= self.cfg.max_entries && !self.seen_reports.contains_key(&key)
         {
-            return self.stats.drop("report_table_full");
+            return self.note_drop("report_table_full");
         }
         self.seen_reports.insert(key, now_ms);
         let Some(peer_id) = self.peers.get(&sender).map(|p| p.id.clone()) else {

@@ -104,16 +104,16 @@ impl Default for NodeConfig {
             dedup_window_ms: 300_000,
             time_tolerance_ms: DEFAULT_TIME_TOLERANCE_MS,
             source_limit: RateLimit {
-                burst: 64.0,
-                per_sec: 32.0,
+                burst: 256.0,
+                per_sec: 128.0,
             },
             global_limit: RateLimit {
                 burst: 4096.0,
                 per_sec: 2048.0,
             },
             peer_limit: RateLimit {
-                burst: 64.0,
-                per_sec: 32.0,
+                burst: 256.0,
+                per_sec: 128.0,
             },
             max_peers: 1024,
             max_sources: 4096,

@@ -268,6 +268,18 @@ impl Node {
         }
     }
 
+    /// Counts and logs a dropped datagram; the log names the source address.
+    fn refuse(&mut self, reason: &'static str, from: std::net::SocketAddr) {
+        tracing::debug!(%from, reason, "datagram dropped");
+        self.stats.drop(reason);
+    }
+
+    /// Counts and logs a message dropped after it was verified.
+    fn note_drop(&mut self, reason: &'static str) {
+        tracing::debug!(reason, "message dropped");
+        self.stats.drop(reason);
+    }
+
     fn random_u64(&mut self) -> u64 {
         self.rng.next_u64()
     }

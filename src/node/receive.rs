@@ -37,47 +37,47 @@ impl Node {
         self.stats.datagrams_in += 1;
         let frame = match Frame::parse(bytes, &self.network) {
             Ok(f) => f,
-            Err(e) => return self.stats.drop(e.reason()),
+            Err(e) => return self.refuse(e.reason(), from),
         };
         let cfg = &self.cfg;
         if !self
             .sources
             .allow(from, &cfg.source_limit, cfg.max_sources, now_ms)
         {
-            return self.stats.drop("rate_source");
+            return self.refuse("rate_source", from);
         }
         if !self.global.take(&cfg.global_limit, now_ms) {
-            return self.stats.drop("rate_global");
+            return self.refuse("rate_global", from);
         }
         let sender = frame.sender();
         if sender == self.public {
-            return self.stats.drop("own_frame");
+            return self.refuse("own_frame", from);
         }
         if let Err(e) = frame.check_time(now_ms, self.cfg.time_tolerance_ms) {
-            return self.stats.drop(e.reason());
+            return self.refuse(e.reason(), from);
         }
         let (epoch, counter) = (frame.epoch(), frame.counter());
         let known = self.peers.get(&sender);
         if let Some(p) = known {
             if let Err(e) = p.replay.check(epoch, counter) {
-                return self.stats.drop(e.reason());
+                return self.refuse(e.reason(), from);
             }
         }
         let vkey = match known.and_then(|p| p.vkey) {
             Some(k) => k,
             None => match frame.sender_key() {
                 Ok(k) => k,
-                Err(e) => return self.stats.drop(e.reason()),
+                Err(e) => return self.refuse(e.reason(), from),
             },
         };
         self.stats.verifications += 1;
         let verified = match frame.verify(&vkey) {
             Ok(v) => v,
-            Err(e) => return self.stats.drop(e.reason()),
+            Err(e) => return self.refuse(e.reason(), from),
         };
         // Authenticated from here on: the sender's own key vouches for the frame.
         let Some(seen) = self.touch_peer(now_ms, sender, vkey, from, epoch, counter) else {
-            return self.stats.drop("peer_table_full");
+            return self.refuse("peer_table_full", from);
         };
         if !multicast {
             if let Some(p) = self.peers.get_mut(&sender) {
@@ -89,7 +89,7 @@ impl Node {
             if !p.bucket.take(&limit, now_ms) {
                 p.bad += 1;
                 p.dirty = true;
-                return self.stats.drop("rate_peer");
+                return self.refuse("rate_peer", from);
             }
         }
         let msg = match verified.message() {
@@ -101,7 +101,7 @@ impl Node {
                         p.dirty = true;
                     }
                 }
-                return self.stats.drop(e.reason());
+                return self.refuse(e.reason(), from);
             }
         };
         self.stats.accepted += 1;
@@ -217,7 +217,7 @@ impl Node {
                         peer.good += 1;
                         peer.dirty = true;
                     }
-                    _ => self.stats.drop("pong_unsolicited"),
+                    _ => self.note_drop("pong_unsolicited"),
                 }
             }
             Message::Query(q) => self.on_query(now_ms, sender, from, q),
@@ -280,7 +280,7 @@ impl Node {
                 },
             );
         } else {
-            self.stats.drop("incoming_queries_full");
+            self.note_drop("incoming_queries_full");
         }
     }
 }

@@ -528,3 +528,95 @@ fn json_contract() {
         r#"{"ioc":"1.2.3.4","threat":null,"confidence":null,"answers":[],"asked":3,"answered":3,"elapsed_ms":12}"#
     );
 }
+
+#[test]
+fn a_peer_exceeding_its_own_rate_loses_reliability() {
+    let mut a = Node::new(cfg(), key(1), 1, vec![], 1, T0);
+    let mut s = Sealer::new(key(2), NetworkTag::derive("slips"), 1);
+    let burst = cfg().peer_limit.burst as u64;
+    // Spread over many source ports, so only the per-peer (post-verification) bucket sees it.
+    for i in 0..burst + 50 {
+        let f = s.seal(T0, &Message::Ping(Ping { nonce: i })).unwrap();
+        let from = SocketAddr::from(([10, 0, 0, 2], 10_000 + i as u16));
+        a.handle_datagram(T0, from, &f, false);
+    }
+    assert_eq!(a.stats().dropped("rate_peer"), 50);
+    let p = a.peer(&key(2).verifying_key().to_bytes()).unwrap();
+    assert!(p.reliability < 0.05, "{}", p.reliability);
+}
+
+/// A judge that remembers what it was shown, to prove the node feeds the trait.
+#[derive(Default)]
+struct Recorder {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<ReportKind>>>,
+}
+
+impl Judge for Recorder {
+    fn observe(&mut self, _: [u8; 32], _: &Ioc, _: Evaluation, kind: ReportKind, _: u64) {
+        if let Ok(mut v) = self.seen.lock() {
+            v.push(kind);
+        }
+    }
+    fn aggregate(
+        &mut self,
+        _: &Ioc,
+        answers: &[PeerAnswer],
+        _: Option<Evaluation>,
+        _: u64,
+    ) -> Option<Evaluation> {
+        Evaluation::new(0.25, answers.len() as f64 / 10.0).ok()
+    }
+    fn trust(&self, _: &[u8; 32]) -> f64 {
+        0.75
+    }
+}
+
+#[test]
+fn the_judge_sees_reports_and_answers_and_decides() {
+    let (mut a, mut b) = pair();
+    let rec = Recorder::default();
+    let seen = rec.seen.clone();
+    b.set_judge(Box::new(rec));
+    a.handle_command(
+        T0,
+        Command::Blame {
+            ioc: ioc(),
+            evaluation: ev(1.0, 1.0),
+        },
+        1,
+    );
+    exchange(&mut a, &mut b, T0);
+    b.handle_command(T0, Command::Ask { ioc: ioc() }, 2);
+    b.handle_command(T0, Command::Peers, 3);
+    let mut acts = drain(&mut b);
+    let tx = transmits(&acts);
+    for (_, bytes) in tx {
+        a.handle_datagram(T0, addr(2), &bytes, true);
+    }
+    for (_, bytes) in transmits(&drain(&mut a)) {
+        b.handle_datagram(T0 + 3, addr(1), &bytes, false);
+    }
+    acts.extend(drain(&mut b));
+    let ask = acts.iter().find_map(|x| match x {
+        Action::Reply {
+            response: Response::Ask(r),
+            ..
+        } => Some(r.clone()),
+        _ => None,
+    });
+    let ask = ask.unwrap();
+    assert_eq!((ask.threat, ask.confidence), (Some(0.25), Some(0.1)));
+    assert_eq!(ask.elapsed_ms, 3);
+    let peers = acts.iter().find_map(|x| match x {
+        Action::Reply {
+            response: Response::Peers(p),
+            ..
+        } => Some(p.clone()),
+        _ => None,
+    });
+    assert_eq!(peers.unwrap()[0].trust, 0.75);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![ReportKind::Blame, ReportKind::Answer]
+    );
+}
