@@ -75,10 +75,9 @@ fn tampered_key_file_is_refused() {
         .lines()
         .find(|l| l.starts_with("public-key "))
         .expect("public-key line");
-    let flipped = if line.ends_with('0') {
-        format!("{}1", &line[..line.len() - 1])
-    } else {
-        format!("{}0", &line[..line.len() - 1])
+    let flipped = match line.strip_suffix('0') {
+        Some(head) => format!("{head}1"),
+        None => format!("{}0", &line[..line.len() - 1]),
     };
     fs::write(&path, text.replace(line, &flipped)).expect("write");
     let o = roost(&["id"], dir.path());
