@@ -493,6 +493,8 @@ mod tests {
         h.update(b"roost/peer-id/v1\0");
         h.update(Identity::from_seed([0x01; 32]).public_key());
         assert_eq!(id.as_bytes()[..], h.finalize()[..15]);
+        // Computed independently (Python hashlib) for PROTOCOL.md.
+        assert_eq!(text, "60bexxygshxm3a7g049yr0zv");
     }
 
     #[test]
