@@ -102,6 +102,26 @@ pub fn seal_with(key: &SigningKey, header: &Header, msg: &Message) -> Result<Vec
     Ok(out)
 }
 
+/// Signs arbitrary frame bytes (everything before the signature) and returns the signature.
+/// Exists so that tests, vectors and fuzzers can build frames that carry a valid signature
+/// over a body or header that [`seal_with`] would never produce.
+#[doc(hidden)]
+pub fn sign_raw(key: &SigningKey, unsigned: &[u8]) -> [u8; SIGNATURE_LEN] {
+    with_signing_input(unsigned, |input| key.sign(input)).to_bytes()
+}
+
+/// Builds a frame from explicit header fields and raw body bytes, validly signed. The body
+/// is not checked at all: this is for test vectors of malformed bodies, never for sending.
+#[doc(hidden)]
+pub fn seal_raw(key: &SigningKey, header: &Header, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + SIGNATURE_LEN);
+    header.write(&mut out);
+    out.extend_from_slice(body);
+    let sig = sign_raw(key, &out);
+    out.extend_from_slice(&sig);
+    out
+}
+
 /// The sending side of one identity in one boot: it owns the key, the epoch and the counter,
 /// so every frame it produces has a fresh (epoch, counter) pair.
 pub struct Sealer {

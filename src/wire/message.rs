@@ -171,8 +171,22 @@ impl Message {
         }
     }
 
+    /// The IoC the message is about, if it carries one.
+    pub fn ioc(&self) -> Option<&Ioc> {
+        match self {
+            Message::Query(m) => Some(&m.ioc),
+            Message::Answer(m) => Some(&m.ioc),
+            Message::Report(m) => Some(&m.ioc),
+            Message::Blame(m) => Some(&m.ioc),
+            _ => None,
+        }
+    }
+
     /// Encodes the body (without header or signature).
     pub fn encode_body(&self) -> Result<Vec<u8>, SealError> {
+        if self.ioc().is_some_and(is_mapped_ipv6) {
+            return Err(SealError::Encode(MAPPED_IPV6.into()));
+        }
         let enc = match self {
             Message::Announce(m) => postcard::to_stdvec(m),
             Message::Ping(m) => postcard::to_stdvec(m),
@@ -204,11 +218,22 @@ impl Message {
             Kind::Blame => take(body).map(Message::Blame),
             Kind::Goodbye => take(body).map(Message::Goodbye),
         }?;
+        if msg.ioc().is_some_and(is_mapped_ipv6) {
+            return Err(Misbehaviour::OutOfRange(MAPPED_IPV6.into()).into());
+        }
         match msg.encode_body() {
             Ok(re) if re == body => Ok(msg),
             _ => Err(Misbehaviour::NonCanonical.into()),
         }
     }
+}
+
+const MAPPED_IPV6: &str = "IPv4-mapped IPv6 address (it must travel as the IPv4 variant)";
+
+/// An IPv4-mapped IPv6 address names the same host as its IPv4 form, and `Ioc::ip` folds it;
+/// accepting both on the wire would give one host two keys and two encodings.
+fn is_mapped_ipv6(ioc: &Ioc) -> bool {
+    matches!(ioc, Ioc::Ipv6(o) if std::net::Ipv6Addr::from(*o).to_ipv4_mapped().is_some())
 }
 
 fn take<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, WireError> {
