@@ -188,10 +188,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            source_rate_per_s: 32,
-            source_burst: 64,
-            peer_rate_per_s: 32,
-            peer_burst: 64,
+            source_rate_per_s: 128,
+            source_burst: 256,
+            peer_rate_per_s: 128,
+            peer_burst: 256,
             global_rate_per_s: 2_048,
             global_burst: 4_096,
             max_peers: 1_024,
@@ -569,6 +569,39 @@ impl Config {
     }
 
     /// What the network room needs, from `[net]`.
+    pub fn node_config(&self) -> crate::node::NodeConfig {
+        let t = &self.timers;
+        let l = &self.limits;
+        let rate = |per_s: u32, burst: u32| crate::node::RateLimit {
+            burst: f64::from(burst),
+            per_sec: f64::from(per_s),
+        };
+        crate::node::NodeConfig {
+            network: self.network.clone(),
+            announce_interval_ms: t.announce_interval_ms,
+            announce_jitter_ms: t.announce_jitter_ms,
+            ping_after_silence_ms: t.ping_after_silence_ms,
+            probe_interval_ms: t.probe_interval_ms,
+            ping_timeout_ms: t.ping_timeout_ms,
+            inactive_after_ms: t.inactive_after_ms,
+            remember_ms: u64::from(t.remember_for_days) * 24 * 3600 * 1000,
+            ask_deadline_ms: t.ask_deadline_ms,
+            ask_cache_ms: t.ask_cache_ms,
+            dedup_window_ms: t.dedup_window_ms,
+            source_limit: rate(l.source_rate_per_s, l.source_burst),
+            global_limit: rate(l.global_rate_per_s, l.global_burst),
+            peer_limit: rate(l.peer_rate_per_s, l.peer_burst),
+            max_peers: l.max_peers as usize,
+            max_sources: l.max_sources as usize,
+            max_entries: l.max_entries as usize,
+            max_reports_per_ioc: l.max_reports_per_ioc as usize,
+            // In Pigeon mode Slips answers peers' questions; elsewhere the node does.
+            answer_queries: self.redis.mode != RedisMode::Pigeon,
+            ..crate::node::NodeConfig::default()
+        }
+    }
+
+    /// The network room's settings.
     pub fn net_config(&self) -> NetConfig {
         NetConfig {
             group: SocketAddr::new(self.net.group, self.net.port),

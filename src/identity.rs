@@ -446,24 +446,7 @@ pub fn identity_path(data_dir: &Path) -> PathBuf {
 /// for root (a system service); else `$XDG_DATA_HOME/roost`; else
 /// `$HOME/.local/share/roost`; else `./roost-data` as a last resort.
 pub fn default_data_dir() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("ROOST_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/var/lib/roost");
-    }
-    if let Some(xdg) = var("XDG_DATA_HOME").map(PathBuf::from) {
-        // The XDG spec says relative paths are invalid and must be ignored.
-        if xdg.is_absolute() {
-            return xdg.join("roost");
-        }
-    }
-    if let Some(home) = var("HOME") {
-        return PathBuf::from(home).join(".local/share/roost");
-    }
-    PathBuf::from("roost-data")
+    crate::config::default_data_dir()
 }
 
 #[cfg(test)]

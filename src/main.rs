@@ -1,10 +1,15 @@
-//! The `roost` command line.
+//! The `roost` command line: the daemon (`run`), the operator's commands that talk to it over
+//! the control socket, identity tools, and the trust arena.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use roost::identity::{default_data_dir, identity_path, Identity, IdentityError};
+use clap::{Args, Parser, Subcommand};
+use roost::config::{default_data_dir, Config, LogLevel, Overrides, RedisMode};
+use roost::control::{client, render, ControlRequest, ControlResponse};
+use roost::identity::{identity_path, Identity, IdentityError};
 
 /// Peer-to-peer threat-intelligence sharing and trust for Slips.
 #[derive(Parser)]
@@ -14,12 +19,111 @@ struct Cli {
     command: Command,
 }
 
+/// Selects which daemon a command talks to.
+#[derive(Args, Clone)]
+struct Target {
+    /// Data directory of the daemon [default: $ROOST_DATA_DIR, /var/lib/roost for root, else
+    /// $XDG_DATA_HOME/roost or ~/.local/share/roost].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print the machine-readable JSON reply (a public contract, see the README).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Target {
+    fn dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+}
+
+/// An evaluation given on the command line.
+#[derive(Args, Clone)]
+struct EvalArgs {
+    /// The indicator: an IP, or domain:NAME, url (scheme://...), md5:/sha1:/sha256:HEX.
+    ioc: String,
+    /// How malicious, from 0 (benign) to 1 (malicious).
+    #[arg(long)]
+    threat: f64,
+    /// How sure, from 0 to 1.
+    #[arg(long)]
+    confidence: f64,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Settings of `roost run`; each flag overrides the config file.
+#[derive(Args)]
+struct RunArgs {
+    /// Config file (TOML; see config/roost.toml for every key and its default).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory: identity, database, control socket, logs.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Network name; nodes with different names ignore each other.
+    #[arg(long)]
+    network: Option<String>,
+    /// Multicast group.
+    #[arg(long)]
+    group: Option<IpAddr>,
+    /// UDP port of the group.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Interface name or address to use (default: the interface of the default route).
+    #[arg(long)]
+    interface: Option<String>,
+    /// Port of the unicast socket (default: chosen by the kernel).
+    #[arg(long)]
+    unicast_port: Option<u16>,
+    /// How long an ask waits for answers, in milliseconds.
+    #[arg(long)]
+    ask_deadline_ms: Option<u64>,
+    /// Slips integration: native, pigeon or off.
+    #[arg(long)]
+    redis_mode: Option<RedisMode>,
+    /// Redis URL of Slips' database.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long)]
+    log_level: Option<LogLevel>,
+    /// Detailed log file (relative paths are inside the data directory).
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Start the daemon (works with no config, no Redis and no root).
+    Run(RunArgs),
+    /// Identity, network and health of the running daemon.
+    Status(Target),
+    /// Known peers, their state, reliability and trust.
+    Peers(Target),
+    /// Ask the network about an indicator and print the aggregated opinion.
+    Ask {
+        /// The indicator: an IP, or domain:NAME, url (scheme://...), md5:/sha1:/sha256:HEX.
+        ioc: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Share an own detection with every peer (and answer their questions with it).
+    Report(EvalArgs),
+    /// Accuse an attacker in front of every peer.
+    Blame(EvalArgs),
+    /// What this node already knows about an indicator, without asking anyone.
+    Opinion {
+        /// The indicator.
+        ioc: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop the running daemon cleanly (like SIGTERM).
+    Stop(Target),
     /// Create this node's identity (an ed25519 key pair) in the data directory.
     Keygen {
-        /// Data directory [default: $ROOST_DATA_DIR, /var/lib/roost for root, else
-        /// $XDG_DATA_HOME/roost or ~/.local/share/roost].
+        /// Data directory (see `run`).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Replace an existing identity. The node becomes a new peer and loses the trust
@@ -29,7 +133,7 @@ enum Command {
     },
     /// Print this node's PeerId.
     Id {
-        /// Data directory (see `keygen`).
+        /// Data directory (see `run`).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// Print a JSON object with the PeerId, the public key and the file path.
@@ -67,11 +171,98 @@ fn id(data_dir: Option<PathBuf>, json: bool) -> Result<(), IdentityError> {
     Ok(())
 }
 
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let overrides = Overrides {
+        network: args.network,
+        data_dir: args.data_dir,
+        group: args.group,
+        port: args.port,
+        interface: args.interface,
+        unicast_port: args.unicast_port,
+        ask_deadline_ms: args.ask_deadline_ms,
+        redis_mode: args.redis_mode,
+        redis_url: args.redis_url,
+        log_level: args.log_level,
+        log_file: args.log_file,
+    };
+    let cfg = Config::load_with(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    init_logging(cfg.log.level);
+    if cfg.redis.mode != RedisMode::Off {
+        tracing::warn!(
+            mode = cfg.redis.mode.as_str(),
+            "the Slips relay is not wired into the daemon yet; running without Redis"
+        );
+    }
+    roost::runtime::run(&cfg).map_err(|e| e.to_string())
+}
+
+/// Sends one request to the daemon and prints the reply.
+fn call(target: &Target, req: ControlRequest, timeout: Duration) -> Result<(), String> {
+    let dir = target.dir();
+    match client::call(&dir, &req, timeout).map_err(|e| e.to_string())? {
+        ControlResponse::Ok(value) => {
+            if target.json {
+                println!("{value}");
+            } else {
+                let now = roost::runtime::now_ms() / 1000;
+                print!("{}", render::human(&req, &value, now));
+            }
+            Ok(())
+        }
+        ControlResponse::Err { message } => Err(message),
+    }
+}
+
+/// Long enough for any ask: the deadline can be set up to a minute in the config.
+const ASK_TIMEOUT: Duration = Duration::from_secs(70);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen { data_dir, force } => keygen(data_dir, force),
-        Command::Id { data_dir, json } => id(data_dir, json),
+        Command::Run(args) => run(args),
+        Command::Status(t) => call(&t, ControlRequest::Status, CALL_TIMEOUT),
+        Command::Peers(t) => call(&t, ControlRequest::Peers, CALL_TIMEOUT),
+        Command::Ask { ioc, target } => call(&target, ControlRequest::Ask { ioc }, ASK_TIMEOUT),
+        Command::Opinion { ioc, target } => {
+            call(&target, ControlRequest::Opinion { ioc }, CALL_TIMEOUT)
+        }
+        Command::Report(e) => call(
+            &e.target,
+            ControlRequest::Report {
+                ioc: e.ioc.clone(),
+                threat: e.threat,
+                confidence: e.confidence,
+            },
+            CALL_TIMEOUT,
+        ),
+        Command::Blame(e) => call(
+            &e.target,
+            ControlRequest::Blame {
+                ioc: e.ioc.clone(),
+                threat: e.threat,
+                confidence: e.confidence,
+            },
+            CALL_TIMEOUT,
+        ),
+        Command::Stop(t) => call(&t, ControlRequest::Shutdown, CALL_TIMEOUT),
+        Command::Keygen { data_dir, force } => keygen(data_dir, force).map_err(|e| e.to_string()),
+        Command::Id { data_dir, json } => id(data_dir, json).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,1 +1,445 @@
-//! Placeholder: threads, channels, signals and shutdown (issue 3).
+//! Threads, channels, signals and shutdown: the only place that knows every room.
+//!
+//! `run` opens the data directory (identity, database), starts the store writer, the network
+//! loop and the control socket on their own threads, then drives the sans-IO [`Node`] on the
+//! calling thread: it waits on the inbound channels with the node's next deadline as timeout,
+//! feeds what arrives into the node, and carries out the actions the node returns. Keeping
+//! this loop thin (boringtun style) keeps all protocol decisions in `node/`, where the
+//! simulator can test them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::control::server::{ControlHandle, ControlServer, NodeRequest};
+use crate::control::{ControlRequest, ControlResponse};
+use crate::identity::{identity_path, Identity, IdentityError};
+use crate::ioc::{Evaluation, Ioc};
+use crate::net::{self, Net, NetEvent, NetHandle};
+use crate::node::{Action, Command, KnownPeer, Node, Persist, ReportKind, Response};
+use crate::store::{
+    OpinionRecord, PeerRecord, ReportKind as StoredKind, ReportRecord, Store, StoreHandle, StoreOp,
+    StoreWriter, WriterConfig,
+};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_NAME: &str = "roost.db";
+/// How often retention pruning runs.
+const PRUNE_EVERY_MS: u64 = 3_600_000;
+/// Capacity of the channel from the network thread (a full channel is a counted drop there).
+const NET_INBOUND: usize = 1024;
+/// Capacity of the channel from the control socket.
+const CONTROL_INBOUND: usize = 64;
+
+/// Why the daemon could not start. Once running it does not fail: it counts and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The data directory cannot be created or used.
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The identity file is unusable (never replaced silently).
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The database is unusable.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The sockets could not be set up.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    /// The control socket could not be set up (e.g. another daemon uses this data dir).
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
+    /// The signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// The current unix time in milliseconds: the only clock the node ever sees.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Loads the node's identity, creating one on the very first start so that `roost run` works
+/// with no setup. A file that exists but cannot be used is an error, never a new identity.
+pub fn load_or_create_identity(data_dir: &Path) -> Result<Identity, RuntimeError> {
+    let path = identity_path(data_dir);
+    if path.exists() {
+        return Ok(Identity::load(&path)?);
+    }
+    let identity = Identity::generate();
+    identity.save(&path, false)?;
+    info!(path = %path.display(), id = %identity.peer_id(), "created a new identity");
+    Ok(identity)
+}
+
+fn create_data_dir(path: &Path) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| RuntimeError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn known_peer(r: PeerRecord) -> KnownPeer {
+    KnownPeer {
+        key: r.key,
+        addr: r.addr,
+        first_seen_ms: r.first_seen.saturating_mul(1000),
+        last_seen_ms: r.last_seen.saturating_mul(1000),
+        reliability: r.reliability,
+        evidence_good: r.evidence_good,
+        evidence_bad: r.evidence_bad,
+        last_epoch: r.last_epoch,
+    }
+}
+
+fn stored_kind(k: ReportKind) -> StoredKind {
+    match k {
+        ReportKind::Report => StoredKind::Report,
+        ReportKind::Blame => StoredKind::Blame,
+        ReportKind::Answer => StoredKind::Answer,
+    }
+}
+
+/// Maps a node's persistence request onto the store's vocabulary. Own detections are stored
+/// as reports by our own key, so that `opinion` and a later boot can see them.
+fn store_op(p: Persist, own_key: [u8; 32], remember_ms: u64, now_ms: u64) -> StoreOp {
+    match p {
+        Persist::PeerSeen(k) => StoreOp::UpsertPeer(PeerRecord {
+            key: k.key,
+            addr: k.addr,
+            first_seen: k.first_seen_ms / 1000,
+            last_seen: k.last_seen_ms / 1000,
+            version: crate::wire::limits::VERSION,
+            reliability: k.reliability,
+            evidence_good: k.evidence_good,
+            evidence_bad: k.evidence_bad,
+            last_epoch: k.last_epoch,
+        }),
+        Persist::PeerForgotten { .. } => {
+            StoreOp::ForgetPeersBefore(now_ms.saturating_sub(remember_ms) / 1000)
+        }
+        Persist::ReportReceived {
+            peer,
+            kind,
+            ioc,
+            evaluation,
+            at_ms,
+        } => StoreOp::AddReport(report_record(peer, kind, ioc, evaluation, at_ms)),
+        Persist::OwnDetection {
+            ioc,
+            evaluation,
+            kind,
+            at_ms,
+        } => StoreOp::AddReport(report_record(own_key, kind, ioc, evaluation, at_ms)),
+        Persist::Opinion {
+            ioc,
+            evaluation,
+            at_ms,
+        } => StoreOp::PutOpinion(OpinionRecord {
+            ioc,
+            threat: evaluation.map(|e| e.threat()),
+            confidence: evaluation.map(|e| e.confidence()),
+            at: at_ms / 1000,
+        }),
+    }
+}
+
+fn report_record(
+    peer: [u8; 32],
+    kind: ReportKind,
+    ioc: Ioc,
+    evaluation: Evaluation,
+    at_ms: u64,
+) -> ReportRecord {
+    ReportRecord {
+        peer,
+        kind: stored_kind(kind),
+        ioc,
+        threat: evaluation.threat(),
+        confidence: evaluation.confidence(),
+        at: at_ms / 1000,
+    }
+}
+
+/// Turns an operator's request into a node command, or an error message for the operator.
+/// This is the one place where CLI text becomes validated `Ioc` and `Evaluation` values.
+pub fn command_for(req: &ControlRequest) -> Result<Command, String> {
+    let ioc = |text: &str| text.parse::<Ioc>().map_err(|e| e.to_string());
+    let eval = |t: f64, c: f64| Evaluation::new(t, c).map_err(|e| e.to_string());
+    Ok(match req {
+        ControlRequest::Status => Command::Status,
+        ControlRequest::Peers => Command::Peers,
+        ControlRequest::Ask { ioc: i } => Command::Ask { ioc: ioc(i)? },
+        ControlRequest::Opinion { ioc: i } => Command::Opinion { ioc: ioc(i)? },
+        ControlRequest::Report {
+            ioc: i,
+            threat,
+            confidence,
+        } => Command::Report {
+            ioc: ioc(i)?,
+            evaluation: eval(*threat, *confidence)?,
+        },
+        ControlRequest::Blame {
+            ioc: i,
+            threat,
+            confidence,
+        } => Command::Blame {
+            ioc: ioc(i)?,
+            evaluation: eval(*threat, *confidence)?,
+        },
+        ControlRequest::Shutdown => return Err("shutdown is handled by the runtime".into()),
+    })
+}
+
+/// Everything the node thread drives besides the node itself.
+struct Driver {
+    node: Node,
+    net: net::NetSender,
+    store: StoreHandle,
+    pending: BTreeMap<u64, Sender<ControlResponse>>,
+    next_token: u64,
+    own_key: [u8; 32],
+    remember_ms: u64,
+    mode: &'static str,
+    reads: Option<Store>,
+}
+
+impl Driver {
+    fn drain(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            match action {
+                Action::Transmit { to, bytes } => {
+                    let to = match to {
+                        crate::node::Dest::Multicast => net::Dest::Multicast,
+                        crate::node::Dest::Unicast(a) => net::Dest::Unicast(a),
+                    };
+                    // Drops are counted by the network room; nothing to add here.
+                    let _ = self.net.send_to(to, bytes);
+                }
+                Action::Persist(p) => {
+                    let op = store_op(p, self.own_key, self.remember_ms, now_ms());
+                    if let Err(e) = self.store.submit(op) {
+                        warn!(error = %e, "store refused a write");
+                    }
+                }
+                Action::Reply { token, response } => self.reply(token, response),
+                // No Slips relay in this mode: notifications have nobody to go to.
+                Action::Notify(_) => {}
+            }
+        }
+    }
+
+    fn reply(&mut self, token: u64, response: Response) {
+        let Some(tx) = self.pending.remove(&token) else {
+            return;
+        };
+        let out = match response {
+            Response::Error(e) => ControlResponse::err(e.error),
+            Response::Status(mut s) => {
+                s.mode = self.mode.to_string();
+                s.redis = "off".to_string();
+                json_ok(&s)
+            }
+            Response::Opinion(mut o) => {
+                // The node keeps this boot's reports in memory; the store has every boot's.
+                if let (Some(reads), Ok(ioc)) = (self.reads.as_ref(), o.ioc.parse::<Ioc>()) {
+                    if let Ok(rows) = reads.reports_about(&ioc) {
+                        o.reports = rows
+                            .into_iter()
+                            .filter(|r| r.peer != self.own_key)
+                            .filter_map(|r| {
+                                let kind = match r.kind {
+                                    StoredKind::Report => ReportKind::Report,
+                                    StoredKind::Blame => ReportKind::Blame,
+                                    StoredKind::Answer => return None,
+                                };
+                                Some(crate::node::ReportInfo {
+                                    peer: crate::node::peer_id_text(&r.peer),
+                                    kind,
+                                    threat: r.threat,
+                                    confidence: r.confidence,
+                                    at: r.at,
+                                })
+                            })
+                            .collect();
+                    }
+                }
+                json_ok(&o)
+            }
+            other => json_ok(&other),
+        };
+        let _ = tx.send(out);
+    }
+
+    fn control(&mut self, req: ControlRequest, reply: Sender<ControlResponse>) {
+        match command_for(&req) {
+            Ok(cmd) => {
+                let token = self.next_token;
+                self.next_token += 1;
+                self.pending.insert(token, reply);
+                self.node.handle_command(now_ms(), cmd, token);
+            }
+            Err(message) => {
+                let _ = reply.send(ControlResponse::err(message));
+            }
+        }
+    }
+}
+
+fn json_ok<T: serde::Serialize>(v: &T) -> ControlResponse {
+    match serde_json::to_value(v) {
+        Ok(v) => ControlResponse::Ok(v),
+        Err(e) => ControlResponse::err(format!("cannot encode the reply: {e}")),
+    }
+}
+
+fn signal_channel() -> Result<Receiver<i32>, RuntimeError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let (tx, rx) = bounded(4);
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(RuntimeError::Signals)?;
+    std::thread::Builder::new()
+        .name("roost-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let _ = tx.try_send(sig);
+            }
+        })
+        .map_err(RuntimeError::Signals)?;
+    Ok(rx)
+}
+
+/// Runs the daemon until SIGINT, SIGTERM or a `shutdown` control request, then says goodbye
+/// to the peers, flushes the database and returns.
+pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
+    let data_dir = cfg.data_dir();
+    create_data_dir(&data_dir)?;
+    let identity = load_or_create_identity(&data_dir)?;
+    let own_key = identity.public_key();
+    let signals = signal_channel()?;
+
+    let db_path = data_dir.join(DATABASE_NAME);
+    let mut store = Store::open(&db_path)?;
+    let epoch = store.next_epoch()?;
+    let node_cfg = cfg.node_config();
+    let start = now_ms();
+    let remembered: Vec<KnownPeer> = store
+        .load_peers(start.saturating_sub(node_cfg.remember_ms) / 1000)?
+        .into_iter()
+        .map(known_peer)
+        .collect();
+    let reads = Store::open(&db_path).ok();
+    let (store_handle, store_thread) = StoreWriter::from_store(store, WriterConfig::default())?;
+
+    let (net_tx, net_rx) = bounded::<NetEvent>(NET_INBOUND);
+    let net: NetHandle = Net::spawn(cfg.net_config(), net_tx)?;
+    let (ctl_tx, ctl_rx) = bounded::<NodeRequest>(CONTROL_INBOUND);
+    let control: ControlHandle = ControlServer::spawn(&data_dir, ctl_tx)?;
+
+    let mut seed = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+    let remember_ms = node_cfg.remember_ms;
+    let node = Node::new(
+        node_cfg,
+        identity.signing_key().clone(),
+        epoch,
+        remembered,
+        u64::from_le_bytes(seed),
+        start,
+    );
+    info!(
+        id = %identity.peer_id(),
+        network = %cfg.network,
+        epoch,
+        unicast = %net.local_unicast_addr(),
+        group = %net.group_addr(),
+        interface = %net.interface().name,
+        data_dir = %data_dir.display(),
+        "roost is running"
+    );
+    let mut d = Driver {
+        node,
+        net: net.sender(),
+        store: store_handle,
+        pending: BTreeMap::new(),
+        next_token: 1,
+        own_key,
+        remember_ms,
+        mode: cfg.redis.mode.as_str(),
+        reads,
+    };
+    let retention_ms = u64::from(cfg.retention.reports_days) * 24 * 3600 * 1000;
+    let mut next_prune = start;
+
+    loop {
+        d.drain();
+        let now = now_ms();
+        if now >= next_prune {
+            next_prune = now + PRUNE_EVERY_MS;
+            for op in [
+                StoreOp::PruneReportsBefore(now.saturating_sub(retention_ms) / 1000),
+                StoreOp::PruneOpinionsBefore(now.saturating_sub(retention_ms) / 1000),
+                StoreOp::ForgetPeersBefore(now.saturating_sub(remember_ms) / 1000),
+            ] {
+                let _ = d.store.submit(op);
+            }
+        }
+        let deadline = d.node.poll_timeout().unwrap_or(now + 1_000).min(next_prune);
+        let wait = Duration::from_millis(deadline.saturating_sub(now));
+        select! {
+            recv(net_rx) -> ev => match ev {
+                Ok(NetEvent::Datagram { from, bytes, multicast }) => {
+                    d.node.handle_datagram(now_ms(), from, &bytes, multicast);
+                }
+                Err(_) => { warn!("the network thread stopped"); break; }
+            },
+            recv(ctl_rx) -> req => match req {
+                Ok((ControlRequest::Shutdown, reply)) => {
+                    let _ = reply.send(ControlResponse::Ok(serde_json::json!({"stopping": true})));
+                    break;
+                }
+                Ok((req, reply)) => d.control(req, reply),
+                Err(_) => { warn!("the control thread stopped"); break; }
+            },
+            recv(signals) -> sig => {
+                info!(signal = sig.unwrap_or(0), "stopping");
+                break;
+            }
+            default(wait) => d.node.handle_timeout(now_ms()),
+        }
+    }
+
+    d.node.shutdown(now_ms());
+    d.drain();
+    for (_, tx) in std::mem::take(&mut d.pending) {
+        let _ = tx.send(ControlResponse::err("the daemon is shutting down"));
+    }
+    // Closing the sockets after the Goodbye has been queued: the loop sends what it has.
+    net.shutdown();
+    control.shutdown();
+    match d.store.shutdown(store_thread) {
+        Ok(stats) => info!(ops = stats.ops_written, "database flushed"),
+        Err(e) => warn!(error = %e, "database flush at shutdown failed"),
+    }
+    Ok(())
+}
