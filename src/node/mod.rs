@@ -20,6 +20,23 @@
 //! }
 //! node.shutdown(now()); drain poll_action() (it holds the Goodbye)
 //! ```
+//!
+//! What the driver must provide:
+//! - `from` is the datagram's source address, and replies go back to it, so the net layer
+//!   must send multicast from the same socket (and port) that receives unicast replies.
+//! - `multicast` is true for datagrams that came in through the group. It decides whether an
+//!   Announce is answered and whether a peer has proved it knows our address.
+//! - Looped-back own multicast is fine: the node drops its own frames before any crypto.
+//! - The epoch must be persisted and increased at every start; `remembered` is the store's
+//!   `Persist::PeerSeen` rows, latest per key.
+//!
+//! Behaviour in short: Announces (a start-up burst, then every interval with jitter) are the
+//! heartbeat; an Announce from a peer that is new, inactive or restarted gets a unicast
+//! Announce reply (replies are never answered). A peer that has not yet sent us a unicast
+//! frame, or has been silent too long, or is due a probe, is pinged; a peer silent for
+//! `inactive_after_ms` becomes inactive, one that talks again becomes active, and an inactive
+//! one is forgotten after `remember_ms`. Queries, Reports and Blames follow the rules in
+//! `ask.rs`; the receive path and its counted drops are in `receive.rs`.
 
 pub mod api;
 pub mod config;
