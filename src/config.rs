@@ -568,7 +568,7 @@ impl Config {
         }
     }
 
-    /// What the network room needs, from `[net]`.
+    /// The node's tunables, from `[network]`, `[timers]`, `[limits]` and the Slips mode.
     pub fn node_config(&self) -> crate::node::NodeConfig {
         let t = &self.timers;
         let l = &self.limits;
@@ -601,7 +601,7 @@ impl Config {
         }
     }
 
-    /// The network room's settings.
+    /// What the network room needs, from `[net]`.
     pub fn net_config(&self) -> NetConfig {
         NetConfig {
             group: SocketAddr::new(self.net.group, self.net.port),

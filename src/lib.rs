@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod identity;
 pub mod ioc;
+pub mod logs;
 pub mod net;
 pub mod node;
 pub mod runtime;

@@ -171,7 +171,7 @@ fn id(data_dir: Option<PathBuf>, json: bool) -> Result<(), IdentityError> {
     Ok(())
 }
 
-fn init_logging(level: LogLevel) {
+fn init_logging(level: LogLevel, file: Option<roost::logs::DailyFile>) {
     let filter = match level {
         LogLevel::Error => tracing::Level::ERROR,
         LogLevel::Warn => tracing::Level::WARN,
@@ -181,7 +181,7 @@ fn init_logging(level: LogLevel) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(roost::logs::TeeLog::new(file))
         .with_ansi(false)
         .try_init();
 }
@@ -201,7 +201,10 @@ fn run(args: RunArgs) -> Result<(), String> {
         log_file: args.log_file,
     };
     let cfg = Config::load_with(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
-    init_logging(cfg.log.level);
+    let file = cfg
+        .log_path()
+        .map(|p| roost::logs::DailyFile::new(p, cfg.log.keep_days));
+    init_logging(cfg.log.level, file);
     if cfg.redis.mode != RedisMode::Off {
         tracing::warn!(
             mode = cfg.redis.mode.as_str(),
