@@ -7,6 +7,9 @@
 //! their published descriptions: Dovecot (the model Slips ships) and Fides, plus the trivial
 //! "IDS only" baseline that ignores the network.
 
+pub mod dovecot;
+pub mod fides;
+pub mod ids_only;
 pub mod model;
 
 pub use model::{PeerKey, Report, TrustModel};
