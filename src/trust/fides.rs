@@ -439,7 +439,11 @@ mod tests {
                 c: 0.9,
             })
             .collect();
-        for k in 0..50 {
+        // The first-encounter record leaves a sliver of trust; the first evaluation, scaled
+        // by the tiny aggregate confidence, drives it to zero for good.
+        let (s0, _) = m.opinion(&t, &reports, None, 0);
+        assert!(s0 < 0.0);
+        for k in 1..50 {
             let (s, c) = m.opinion(&t, &reports, None, k);
             assert_eq!((s, c), (0.0, 0.0));
         }
