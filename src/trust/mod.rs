@@ -11,5 +11,6 @@ pub mod dovecot;
 pub mod fides;
 pub mod ids_only;
 pub mod model;
+pub mod roost;
 
 pub use model::{PeerKey, Report, TrustModel};

@@ -1,0 +1,654 @@
+//! roost's own trust model: who to believe about an IoC, learned only from verified evidence.
+//!
+//! **Per-peer trust.** Each peer has a Beta posterior over "its next report is right":
+//! verified successes and failures are added to a prior (1, 1), failures weighted
+//! `failure_weight` times (slow to gain, fast to lose). Evidence fades with time, failures four
+//! times slower than successes, so an on-off liar cannot wash its record between lie windows.
+//! A report is *verified* against three references, strongest first: the local IDS view of
+//! the target (only once that view has kept its sign long enough to be more than noise),
+//! the pre-trusted anchors that reported on the same IoC, and the leave-one-out consensus of
+//! the other reporters. Checks are asymmetric, following the IDS semantics "I was attacked"
+//! versus "I saw nothing": contradicting a malicious reference is a full failure, accusing
+//! something the reference merely saw as benign is a weak one (`benign_check_weight`), and
+//! claiming a target more benign than our own IDS can know (`overclaim_margin`) is a failure.
+//! Requests, alerts and chatter never earn trust (X5). What our IDS thinks of a reporter's own
+//! IP cuts its weight (Dovecot's 5A lever, with the sign right).
+//!
+//! **Self-consistency.** For every (peer, IoC) the model keeps a moving average of the peer's
+//! s*c. A firm report whose sign contradicts the peer's own established opinion is a
+//! reversal. Unless the local IDS or the anchors confirm the change (an honest peer following
+//! a real change, X9), a reversal wipes most of the peer's remembered successes, adds failures,
+//! and discounts its reports on that IoC for `flip_memory`: this catches the "malicious peer"
+//! that earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
+//! Turning benign-to-malicious is penalised less than the reverse (being attacked after a quiet
+//! period is normal).
+//!
+//! **Aggregation.** One vote per peer per call, however often it repeats itself (X7). A
+//! report's weight is trust^`trust_exponent`, times the IDS factor of its IP, times the
+//! reversal discount. Young identities (less than `young_mass` earned evidence) together hold at
+//! most `young_share` of the weight whenever established peers speak (X3). The score S is the
+//! weighted evidence balance, with benign evidence weighed `benign_weight` against malicious
+//! evidence (D3: in a LAN an attacker hits some hosts and spares others), shrunk toward 0 when
+//! little evidence is at hand. The confidence C is the product of the agreement among
+//! reporters, an evidence-mass saturation and the share of established weight, so an opinion
+//! with no or contradicting or only sybil-cheap evidence has C near 0 and "unknown" is never
+//! mistaken for "benign".
+//!
+//! **Properties.** Sans-IO and deterministic (ordered maps only, time passed in), explainable
+//! ([`RoostModel::explain`], [`RoostModel::explain_peer`]) and persistent
+//! ([`RoostModel::to_bytes`], [`RoostModel::from_bytes`], postcard, bit for bit).
+
+mod explain;
+mod params;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ioc::Ioc;
+
+use super::model::{PeerKey, Report, TrustModel};
+
+pub use explain::{Contribution, Explanation, PeerExplanation};
+pub use params::RoostParams;
+use state::{survival, PeerState, ReportHistory, SubjectState};
+
+/// Why persisted trust state could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The bytes are not a postcard encoding of the model (corrupt, truncated, or written by
+    /// an incompatible version).
+    #[error("cannot decode trust state: {0}")]
+    Decode(#[from] postcard::Error),
+    /// The bytes decoded, but hold values no model could have produced (e.g. NaN trust).
+    #[error("trust state is inconsistent: {0}")]
+    Invalid(&'static str),
+}
+
+/// Version tag at the front of persisted state, so that a future layout is refused cleanly.
+const STATE_VERSION: u32 = 1;
+
+/// The roost trust model. See the module documentation for the design.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoostModel {
+    params: RoostParams,
+    peers: BTreeMap<PeerKey, PeerState>,
+    histories: BTreeMap<(PeerKey, Ioc), ReportHistory>,
+    subjects: BTreeMap<Ioc, SubjectState>,
+}
+
+impl Default for RoostModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A report after clean-up, with everything the aggregation needs.
+struct Vote {
+    peer: PeerKey,
+    s: f64,
+    c: f64,
+    weight: f64,
+    young: bool,
+    reversed: bool,
+    anchor: bool,
+}
+
+/// A finite value clamped into [lo, hi]; NaN becomes `None`.
+fn clean(x: f64, lo: f64, hi: f64) -> Option<f64> {
+    if x.is_nan() {
+        None
+    } else {
+        Some(x.clamp(lo, hi) + 0.0)
+    }
+}
+
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+impl RoostModel {
+    /// A model with the default, arena-tuned parameters.
+    pub fn new() -> Self {
+        Self::with_params(RoostParams::default())
+    }
+
+    /// A model with explicit parameters (tests, tuning, production time units).
+    pub fn with_params(params: RoostParams) -> Self {
+        RoostModel {
+            params,
+            peers: BTreeMap::new(),
+            histories: BTreeMap::new(),
+            subjects: BTreeMap::new(),
+        }
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> &RoostParams {
+        &self.params
+    }
+
+    /// Which peers moved the last opinion on `target`, and by how much.
+    pub fn explain(&self, target: &Ioc) -> Explanation {
+        self.subjects
+            .get(target)
+            .and_then(|s| s.last.clone())
+            .unwrap_or_default()
+    }
+
+    /// Why `peer` has its trust; `None` for a peer never heard of.
+    pub fn explain_peer(&self, peer: PeerKey) -> Option<PeerExplanation> {
+        let p = self.peers.get(&peer)?;
+        let ids_view = p
+            .address
+            .as_ref()
+            .and_then(|a| self.subjects.get(a))
+            .and_then(|s| s.local);
+        Some(PeerExplanation {
+            peer,
+            trust: p.trust(self.params.prior_success, self.params.prior_failure),
+            pretrust: p.pretrust,
+            success_mass: p.success,
+            failure_mass: p.failure,
+            checks_passed: p.checks_passed,
+            checks_failed: p.checks_failed,
+            reversals_unconfirmed: p.flips_unconfirmed,
+            reversals_confirmed: p.flips_confirmed,
+            young: self.is_young(p),
+            ids_view,
+            requests: p.requests,
+            alerts: p.alerts,
+            reports: p.reports,
+            joined: p.joined,
+        })
+    }
+
+    /// The peers known to the model, in key order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerKey> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// The whole state, postcard-encoded behind a version tag, for the store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain maps and numbers cannot fail; an empty vector would be refused
+        // by `from_bytes`, never silently accepted.
+        postcard::to_stdvec(&(STATE_VERSION, self)).unwrap_or_default()
+    }
+
+    /// Restores a model saved with [`RoostModel::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TrustError> {
+        let (version, model): (u32, RoostModel) = postcard::from_bytes(bytes)?;
+        if version != STATE_VERSION {
+            return Err(TrustError::Invalid("unknown state version"));
+        }
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<(), TrustError> {
+        let finite = |x: f64| x.is_finite() && x >= 0.0;
+        for p in self.peers.values() {
+            if !(finite(p.success) && finite(p.failure) && finite(p.earned)) {
+                return Err(TrustError::Invalid("peer evidence is not a finite count"));
+            }
+            if let Some(t) = p.pretrust {
+                if !(0.0..=1.0).contains(&t) {
+                    return Err(TrustError::Invalid("pre-trust outside [0, 1]"));
+                }
+            }
+        }
+        for h in self.histories.values() {
+            if !h.mean.is_finite() {
+                return Err(TrustError::Invalid("report history is not finite"));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_young(&self, p: &PeerState) -> bool {
+        p.pretrust.is_none() && p.earned < self.params.young_mass
+    }
+
+    fn peer_mut(&mut self, peer: PeerKey, now: u64) -> &mut PeerState {
+        let (hs, hf) = (
+            self.params.success_half_life,
+            self.params.failure_half_life,
+        );
+        let p = self.peers.entry(peer).or_insert_with(|| PeerState {
+            joined: now,
+            updated: now,
+            last_seen: now,
+            ..PeerState::default()
+        });
+        p.decay(now, hs, hf);
+        p.last_seen = p.last_seen.max(now);
+        p
+    }
+
+    fn subject_mut(&mut self, subject: &Ioc, now: u64) -> &mut SubjectState {
+        if !self.subjects.contains_key(subject) && self.subjects.len() >= self.params.max_subjects
+        {
+            self.evict_subjects();
+        }
+        let s = self.subjects.entry(subject.clone()).or_default();
+        s.last_seen = s.last_seen.max(now);
+        s
+    }
+
+    /// Drops the least recently seen tenth of the subjects (ties broken by key order).
+    fn evict_subjects(&mut self) {
+        let mut ages: Vec<(u64, Ioc)> = self
+            .subjects
+            .iter()
+            .map(|(k, v)| (v.last_seen, k.clone()))
+            .collect();
+        ages.sort();
+        let drop = (ages.len() / 10).max(1);
+        for (_, k) in ages.into_iter().take(drop) {
+            self.subjects.remove(&k);
+        }
+    }
+
+    /// Drops the least recently reported tenth of the (peer, IoC) histories.
+    fn evict_histories(&mut self) {
+        let mut ages: Vec<(u64, (PeerKey, Ioc))> = self
+            .histories
+            .iter()
+            .map(|(k, v)| (v.last_at, k.clone()))
+            .collect();
+        ages.sort();
+        let drop = (ages.len() / 10).max(1);
+        for (_, k) in ages.into_iter().take(drop) {
+            self.histories.remove(&k);
+        }
+    }
+
+    /// Feeds the local view of `subject` into its consistency counters and returns how far
+    /// it can serve as a reference for checking reporters (0 = noise or unknown, 1 = firm).
+    fn update_local(&mut self, subject: &Ioc, local: Option<(f64, f64)>, now: u64) -> f64 {
+        let p = self.params.clone();
+        let st = self.subject_mut(subject, now);
+        let Some((s, c)) = local else {
+            return 0.0;
+        };
+        if now > st.counted_at {
+            let keep = survival(now - st.counted_at, p.local_consistency_half_life);
+            st.agree *= keep;
+            st.disagree *= keep;
+            st.counted_at = now;
+        }
+        let x = s * c;
+        if x.abs() >= p.local_min {
+            let sg = sign(x);
+            if st.prev_sign != 0.0 {
+                if sg == st.prev_sign {
+                    st.agree += 1.0;
+                } else {
+                    st.disagree += 1.0;
+                }
+            }
+            st.prev_sign = sg;
+        }
+        st.local = Some((s, c));
+        st.local_at = now;
+        let k = (st.agree - st.disagree) / (st.agree + st.disagree + p.local_consistency_prior);
+        let k = ((k - p.local_consistency_margin) / (1.0 - p.local_consistency_margin)).max(0.0);
+        let mag = ((x.abs() - p.local_min) / (1.0 - p.local_min)).max(0.0);
+        (k * mag).clamp(0.0, 1.0)
+    }
+
+    /// Adds one check's outcome to a peer's record. `ok` is the success mass, `bad` the
+    /// failure mass (before the failure weight).
+    fn record(&mut self, peer: PeerKey, ok: f64, bad: f64, now: u64) {
+        let fw = self.params.failure_weight;
+        let p = self.peer_mut(peer, now);
+        if p.pretrust.is_some() {
+            return;
+        }
+        if ok > 0.0 && ok.is_finite() {
+            p.success += ok;
+            p.earned += ok;
+            p.checks_passed += 1;
+        }
+        if bad > 0.0 && bad.is_finite() {
+            p.failure += fw * bad;
+            p.checks_failed += 1;
+        }
+    }
+
+    fn core_opinion(
+        &mut self,
+        target: &Ioc,
+        reports: &[Report],
+        local: Option<(f64, f64)>,
+        now: u64,
+    ) -> (f64, f64) {
+        let p = self.params.clone();
+        // One vote per peer: the last report of each peer in this call counts.
+        let mut latest: BTreeMap<PeerKey, (f64, f64)> = BTreeMap::new();
+        for r in reports {
+            if let (Some(s), Some(c)) = (clean(r.s, -1.0, 1.0), clean(r.c, 0.0, 1.0)) {
+                latest.insert(r.peer, (s, c));
+            }
+        }
+        let local = match local {
+            Some((s, c)) => clean(s, -1.0, 1.0).zip(clean(c, 0.0, 1.0)),
+            None => self.subjects.get(target).and_then(|s| s.local),
+        };
+        let local_strength = self.update_local(target, local, now);
+        let local_x = local.map(|(s, c)| s * c).unwrap_or(0.0);
+
+        // Anchors: pre-trusted reporters' combined view.
+        let mut an_num = 0.0;
+        let mut an_den = 0.0;
+        for (peer, &(s, c)) in &latest {
+            if let Some(t) = self.peers.get(peer).and_then(|q| q.pretrust) {
+                an_num += t * c * s;
+                an_den += t * c;
+            }
+        }
+        let anchor = (an_den > 0.0).then(|| an_num / an_den);
+        let anchor_strength = anchor
+            .map(|a| a.abs() * an_den.min(1.0))
+            .unwrap_or(0.0);
+
+        // Reversal checks against each peer's own history, then weights.
+        let mut votes: Vec<Vote> = Vec::with_capacity(latest.len());
+        for (&peer, &(s, c)) in &latest {
+            // A peer's report about its own address is not evidence.
+            let own = self
+                .peers
+                .get(&peer)
+                .and_then(|q| q.address.as_ref())
+                .is_some_and(|a| a == target);
+            if own {
+                continue;
+            }
+            self.peer_mut(peer, now).reports += 1;
+            let x = s * c;
+            let key = (peer, target.clone());
+            if !self.histories.contains_key(&key) && self.histories.len() >= p.max_histories {
+                self.evict_histories();
+            }
+            let h = self.histories.entry(key).or_default();
+            let mut flip: Option<f64> = None;
+            if h.firm >= p.flip_min_reports
+                && h.mean.abs() >= p.flip_threshold
+                && x.abs() >= p.flip_threshold
+                && sign(x) != sign(h.mean)
+            {
+                let confirmed_local = local_strength > 0.0 && sign(local_x) == sign(x);
+                let confirmed_anchor =
+                    anchor.is_some_and(|a| a.abs() >= p.flip_threshold && sign(a) == sign(x));
+                if confirmed_local || confirmed_anchor {
+                    flip = Some(0.0);
+                } else {
+                    let factor = if x < 0.0 {
+                        p.flip_to_malicious_factor
+                    } else {
+                        1.0
+                    };
+                    h.flip_at = Some(now);
+                    h.flips = h.flips.saturating_add(1);
+                    flip = Some(factor);
+                }
+            }
+            h.mean = (1.0 - p.history_rate) * h.mean + p.history_rate * x;
+            if x.abs() >= p.flip_threshold {
+                h.firm = h.firm.saturating_add(1);
+            }
+            h.last_s = s;
+            h.last_c = c;
+            h.last_at = now;
+            let reversed = h
+                .flip_at
+                .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory);
+            match flip {
+                Some(f) if f > 0.0 => {
+                    let q = self.peer_mut(peer, now);
+                    if q.pretrust.is_none() {
+                        q.success *= (1.0 - p.flip_trust_cut * f).max(0.0);
+                        q.failure += p.flip_penalty * f;
+                        q.flips_unconfirmed += 1;
+                    }
+                }
+                Some(_) => self.peer_mut(peer, now).flips_confirmed += 1,
+                None => {}
+            }
+            let q = &self.peers[&peer];
+            let trust = q.trust(p.prior_success, p.prior_failure);
+            let mut weight = trust.powf(p.trust_exponent);
+            if let Some((is, ic)) = q
+                .address
+                .as_ref()
+                .and_then(|a| self.subjects.get(a))
+                .and_then(|st| st.local)
+            {
+                let hit = (p.ids_penalty * (-is).max(0.0) * ic).min(1.0);
+                weight *= 1.0 - hit;
+            }
+            if let Some(rel) = q.reliability {
+                weight *= rel.clamp(0.0, 1.0);
+            }
+            if reversed {
+                weight *= p.flip_discount;
+            }
+            votes.push(Vote {
+                peer,
+                s,
+                c,
+                weight,
+                young: self.is_young(q),
+                reversed,
+                anchor: q.pretrust.is_some(),
+            });
+        }
+
+        // Sybil bound: young identities hold at most `young_share` of the weight.
+        let w_est: f64 = votes.iter().filter(|v| !v.young).map(|v| v.weight).sum();
+        let w_young: f64 = votes.iter().filter(|v| v.young).map(|v| v.weight).sum();
+        let ratio = p.young_share / (1.0 - p.young_share).max(1e-9);
+        if w_est > 0.0 && w_young > ratio * w_est {
+            let scale = ratio * w_est / w_young;
+            for v in votes.iter_mut().filter(|v| v.young) {
+                v.weight *= scale;
+            }
+        }
+        let w_young_after: f64 = votes.iter().filter(|v| v.young).map(|v| v.weight).sum();
+        let est_share = if w_est + w_young_after > 0.0 {
+            (w_est / (w_est + w_young_after)).max(p.young_share)
+        } else {
+            0.0
+        };
+
+        // Evidence balance (asymmetric for S, symmetric for agreement).
+        let mut net = 0.0;
+        let mut mass = 0.0;
+        let mut sym_net = 0.0;
+        let mut sym_mass = 0.0;
+        for v in &votes {
+            let e = v.weight * v.c * v.s;
+            let ea = if v.s > 0.0 { p.benign_weight * e } else { e };
+            net += ea;
+            mass += ea.abs();
+            sym_net += e;
+            sym_mass += e.abs();
+        }
+        let denom = mass + p.prior_mass;
+        let s_out = if denom > 0.0 { net / denom } else { 0.0 };
+        let agreement = if sym_mass > 0.0 {
+            (sym_net.abs() / sym_mass).powf(p.agreement_power)
+        } else {
+            0.0
+        };
+        let saturation = 1.0 - (-sym_mass / p.confidence_scale.max(1e-9)).exp();
+        let c_out = agreement * saturation * est_share;
+        let s_out = clean(s_out, -1.0, 1.0).unwrap_or(0.0);
+        let c_out = clean(c_out, 0.0, 1.0).unwrap_or(0.0);
+
+        // Learning: check every non-anchor reporter against the references.
+        for v in &votes {
+            if v.anchor {
+                continue;
+            }
+            let x = v.s * v.c;
+            let amount = v.c * v.s.abs();
+            let mut ok = 0.0;
+            let mut bad = 0.0;
+            if local_strength > 0.0 && amount > 0.0 {
+                let m = local_strength * p.local_rate;
+                if local_x > 0.0 {
+                    if v.s > 0.0 {
+                        let over = x - local_x - p.overclaim_margin;
+                        if over > 0.0 {
+                            bad += m * over;
+                        } else {
+                            ok += m * amount * p.benign_check_weight;
+                        }
+                    } else {
+                        bad += m * amount * p.benign_check_weight;
+                    }
+                } else if v.s < 0.0 {
+                    ok += m * amount;
+                } else {
+                    bad += m * amount;
+                }
+            }
+            if let Some(a) = anchor {
+                if anchor_strength > 0.0 && amount > 0.0 {
+                    let m = anchor_strength * p.anchor_rate * amount;
+                    if sign(a) == sign(v.s) {
+                        ok += m;
+                    } else if a > 0.0 {
+                        bad += m * p.benign_check_weight;
+                    } else {
+                        bad += m;
+                    }
+                }
+            }
+            // Leave-one-out consensus of the others.
+            let e = v.weight * v.c * v.s;
+            let rest_net = sym_net - e;
+            let rest_mass = sym_mass - e.abs();
+            if rest_mass > 0.0 && amount > 0.0 {
+                let cons = rest_net / (rest_mass + p.prior_mass);
+                if cons.abs() >= p.consensus_min {
+                    let strength = (cons.abs() - p.consensus_min) / (1.0 - p.consensus_min);
+                    let m = strength * p.consensus_rate * amount;
+                    if sign(cons) == sign(v.s) {
+                        ok += m;
+                    } else if cons > 0.0 {
+                        bad += m * p.benign_check_weight;
+                    } else {
+                        bad += m;
+                    }
+                }
+            }
+            self.record(v.peer, ok, bad, now);
+        }
+
+        // Explanation of this opinion.
+        let mut contributions: Vec<Contribution> = votes
+            .iter()
+            .map(|v| {
+                let e = v.weight * v.c * v.s;
+                let ea = if v.s > 0.0 { p.benign_weight * e } else { e };
+                Contribution {
+                    peer: v.peer,
+                    s: v.s,
+                    c: v.c,
+                    weight: v.weight,
+                    contribution: if denom > 0.0 { ea / denom } else { 0.0 },
+                    young: v.young,
+                    reversed: v.reversed,
+                }
+            })
+            .collect();
+        contributions.sort_by(|a, b| {
+            b.contribution
+                .abs()
+                .total_cmp(&a.contribution.abs())
+                .then(a.peer.cmp(&b.peer))
+        });
+        let expl = Explanation {
+            target: Some(target.clone()),
+            at: now,
+            s: s_out,
+            c: c_out,
+            local,
+            local_strength,
+            anchor,
+            contributions,
+        };
+        self.subject_mut(target, now).last = Some(expl);
+        (s_out, c_out)
+    }
+}
+
+impl TrustModel for RoostModel {
+    fn name(&self) -> String {
+        "roost".to_owned()
+    }
+
+    fn peer_joined(&mut self, peer: PeerKey, pretrust: Option<f64>, now: u64) {
+        let pt = pretrust.and_then(|t| clean(t, 0.0, 1.0));
+        let p = self.peer_mut(peer, now);
+        if pt.is_some() {
+            p.pretrust = pt;
+        }
+    }
+
+    fn local_observation(&mut self, subject: &Ioc, s: f64, c: f64, now: u64) {
+        if let (Some(s), Some(c)) = (clean(s, -1.0, 1.0), clean(c, 0.0, 1.0)) {
+            let st = self.subject_mut(subject, now);
+            st.local = Some((s, c));
+            st.local_at = now;
+        }
+    }
+
+    fn peer_address(&mut self, peer: PeerKey, ip: &Ioc, now: u64) {
+        self.peer_mut(peer, now).address = Some(ip.clone());
+    }
+
+    fn peer_reliability(&mut self, peer: PeerKey, reliability: f64, now: u64) {
+        if let Some(r) = clean(reliability, 0.0, 1.0) {
+            self.peer_mut(peer, now).reliability = Some(r);
+        }
+    }
+
+    fn opinion(
+        &mut self,
+        target: &Ioc,
+        reports: &[Report],
+        local: Option<(f64, f64)>,
+        now: u64,
+    ) -> (f64, f64) {
+        self.core_opinion(target, reports, local, now)
+    }
+
+    fn trust(&self, peer: PeerKey) -> f64 {
+        self.peers
+            .get(&peer)
+            .map(|p| p.trust(self.params.prior_success, self.params.prior_failure))
+            .unwrap_or(0.0)
+    }
+
+    fn request_received(&mut self, peer: PeerKey, now: u64) {
+        let p = self.peer_mut(peer, now);
+        p.requests = p.requests.saturating_add(1);
+    }
+
+    fn alert_received(&mut self, peer: PeerKey, _target: &Ioc, _s: f64, _c: f64, now: u64) {
+        let p = self.peer_mut(peer, now);
+        p.alerts = p.alerts.saturating_add(1);
+    }
+}
