@@ -92,6 +92,7 @@ struct Vote {
     s: f64,
     c: f64,
     weight: f64,
+    trust: f64,
     young: bool,
     reversed: bool,
     anchor: bool,
@@ -163,7 +164,7 @@ impl RoostModel {
             checks_failed: p.checks_failed,
             reversals_unconfirmed: p.flips_unconfirmed,
             reversals_confirmed: p.flips_confirmed,
-            young: self.is_young(p),
+            young: self.is_young(p, p.last_seen),
             ids_view,
             requests: p.requests,
             alerts: p.alerts,
@@ -214,15 +215,14 @@ impl RoostModel {
         Ok(())
     }
 
-    fn is_young(&self, p: &PeerState) -> bool {
-        p.pretrust.is_none() && p.earned < self.params.young_mass
+    fn is_young(&self, p: &PeerState, now: u64) -> bool {
+        p.pretrust.is_none()
+            && (p.earned < self.params.young_mass
+                || (now.saturating_sub(p.joined) as f64) < self.params.young_age)
     }
 
     fn peer_mut(&mut self, peer: PeerKey, now: u64) -> &mut PeerState {
-        let (hs, hf) = (
-            self.params.success_half_life,
-            self.params.failure_half_life,
-        );
+        let (hs, hf) = (self.params.success_half_life, self.params.failure_half_life);
         let p = self.peers.entry(peer).or_insert_with(|| PeerState {
             joined: now,
             updated: now,
@@ -235,8 +235,7 @@ impl RoostModel {
     }
 
     fn subject_mut(&mut self, subject: &Ioc, now: u64) -> &mut SubjectState {
-        if !self.subjects.contains_key(subject) && self.subjects.len() >= self.params.max_subjects
-        {
+        if !self.subjects.contains_key(subject) && self.subjects.len() >= self.params.max_subjects {
             self.evict_subjects();
         }
         let s = self.subjects.entry(subject.clone()).or_default();
@@ -274,42 +273,44 @@ impl RoostModel {
 
     /// Feeds the local view of `subject` into its consistency counters and returns how far
     /// it can serve as a reference for checking reporters (0 = noise or unknown, 1 = firm).
-    fn update_local(&mut self, subject: &Ioc, local: Option<(f64, f64)>, now: u64) -> f64 {
+    fn update_local(&mut self, subject: &Ioc, local: Option<(f64, f64)>, now: u64) -> (f64, f64) {
         let p = self.params.clone();
         let st = self.subject_mut(subject, now);
         let Some((s, c)) = local else {
-            return 0.0;
+            return (0.0, 0.0);
         };
         if now > st.counted_at {
             let keep = survival(now - st.counted_at, p.local_consistency_half_life);
-            st.agree *= keep;
-            st.disagree *= keep;
+            st.sum_x *= keep;
+            st.sum_abs *= keep;
+            st.count *= keep;
             st.counted_at = now;
         }
         let x = s * c;
-        if x.abs() >= p.local_min {
-            let sg = sign(x);
-            if st.prev_sign != 0.0 {
-                if sg == st.prev_sign {
-                    st.agree += 1.0;
-                } else {
-                    st.disagree += 1.0;
-                }
-            }
-            st.prev_sign = sg;
-        }
+        st.sum_x += x;
+        st.sum_abs += x.abs();
+        st.count += 1.0;
         st.local = Some((s, c));
         st.local_at = now;
-        let k = (st.agree - st.disagree) / (st.agree + st.disagree + p.local_consistency_prior);
+        // How steadily the local view has kept one sign: near 0 for an IDS that knows
+        // nothing (its sign is noise), near 1 for one that keeps seeing the same thing.
+        let k = st.sum_x.abs() / (st.sum_abs + p.local_consistency_prior * st.count)
+            * (st.count / (st.count + 1.0));
         let k = ((k - p.local_consistency_margin) / (1.0 - p.local_consistency_margin)).max(0.0);
         let mag = ((x.abs() - p.local_min) / (1.0 - p.local_min)).max(0.0);
-        (k * mag).clamp(0.0, 1.0)
+        let mut strength = k * mag;
+        if s < 0.0 && c >= p.local_attack_conf {
+            // Being attacked is a fact, not a trend: no need to wait for consistency.
+            strength = strength.max((2.0 * x.abs()).min(1.0));
+        }
+        (k.clamp(0.0, 1.0), strength.clamp(0.0, 1.0))
     }
 
     /// Adds one check's outcome to a peer's record. `ok` is the success mass, `bad` the
     /// failure mass (before the failure weight).
-    fn record(&mut self, peer: PeerKey, ok: f64, bad: f64, now: u64) {
+    fn record(&mut self, peer: PeerKey, ok: f64, bad: f64, strong_bad: f64, now: u64) {
         let fw = self.params.failure_weight;
+        let cut = self.params.strong_failure_cut;
         let p = self.peer_mut(peer, now);
         if p.pretrust.is_some() {
             return;
@@ -319,6 +320,10 @@ impl RoostModel {
             p.earned += ok;
             p.checks_passed += 1;
         }
+        if strong_bad > 0.0 && strong_bad.is_finite() {
+            p.success *= (1.0 - cut * strong_bad.min(1.0)).max(0.0);
+        }
+        let bad = bad + strong_bad;
         if bad > 0.0 && bad.is_finite() {
             p.failure += fw * bad;
             p.checks_failed += 1;
@@ -344,7 +349,7 @@ impl RoostModel {
             Some((s, c)) => clean(s, -1.0, 1.0).zip(clean(c, 0.0, 1.0)),
             None => self.subjects.get(target).and_then(|s| s.local),
         };
-        let local_strength = self.update_local(target, local, now);
+        let (local_consistency, local_strength) = self.update_local(target, local, now);
         let local_x = local.map(|(s, c)| s * c).unwrap_or(0.0);
 
         // Anchors: pre-trusted reporters' combined view.
@@ -357,9 +362,7 @@ impl RoostModel {
             }
         }
         let anchor = (an_den > 0.0).then(|| an_num / an_den);
-        let anchor_strength = anchor
-            .map(|a| a.abs() * an_den.min(1.0))
-            .unwrap_or(0.0);
+        let anchor_strength = anchor.map(|a| a.abs() * an_den.min(1.0)).unwrap_or(0.0);
 
         // Reversal checks against each peer's own history, then weights.
         let mut votes: Vec<Vote> = Vec::with_capacity(latest.len());
@@ -447,7 +450,8 @@ impl RoostModel {
                 s,
                 c,
                 weight,
-                young: self.is_young(q),
+                trust,
+                young: self.is_young(q, now),
                 reversed,
                 anchor: q.pretrust.is_some(),
             });
@@ -465,7 +469,7 @@ impl RoostModel {
         }
         let w_young_after: f64 = votes.iter().filter(|v| v.young).map(|v| v.weight).sum();
         let est_share = if w_est + w_young_after > 0.0 {
-            (w_est / (w_est + w_young_after)).max(p.young_share)
+            w_est / (w_est + w_young_after)
         } else {
             0.0
         };
@@ -483,6 +487,13 @@ impl RoostModel {
             sym_net += e;
             sym_mass += e.abs();
         }
+        // The local IDS view joins the balance, weighted by how consistent it has been.
+        if let Some((ls, lc)) = local {
+            let e = p.local_weight * local_consistency * lc * ls;
+            let ea = if ls > 0.0 { p.benign_weight * e } else { e };
+            net += ea;
+            mass += ea.abs();
+        }
         let denom = mass + p.prior_mass;
         let s_out = if denom > 0.0 { net / denom } else { 0.0 };
         let agreement = if sym_mass > 0.0 {
@@ -491,11 +502,22 @@ impl RoostModel {
             0.0
         };
         let saturation = 1.0 - (-sym_mass / p.confidence_scale.max(1e-9)).exp();
-        let c_out = agreement * saturation * est_share;
+        let est_factor = est_share + (1.0 - est_share) * p.young_confidence;
+        let (tw, ww) = votes.iter().fold((0.0, 0.0), |(tw, ww), v| {
+            (tw + v.weight * v.trust, ww + v.weight)
+        });
+        let mean_trust = if ww > 0.0 { tw / ww } else { 0.0 };
+        let c_out = agreement * saturation * est_factor * mean_trust;
         let s_out = clean(s_out, -1.0, 1.0).unwrap_or(0.0);
         let c_out = clean(c_out, 0.0, 1.0).unwrap_or(0.0);
 
-        // Learning: check every non-anchor reporter against the references.
+        // Learning: check every non-anchor reporter against the references. A consensus of
+        // young identities only teaches slowly (it is what a sybil swarm would produce).
+        let young_factor = if w_est > 0.0 {
+            1.0
+        } else {
+            p.young_consensus_factor
+        };
         for v in &votes {
             if v.anchor {
                 continue;
@@ -504,23 +526,28 @@ impl RoostModel {
             let amount = v.c * v.s.abs();
             let mut ok = 0.0;
             let mut bad = 0.0;
-            if local_strength > 0.0 && amount > 0.0 {
-                let m = local_strength * p.local_rate;
-                if local_x > 0.0 {
-                    if v.s > 0.0 {
-                        let over = x - local_x - p.overclaim_margin;
-                        if over > 0.0 {
-                            bad += m * over;
-                        } else {
-                            ok += m * amount * p.benign_check_weight;
-                        }
-                    } else {
-                        bad += m * amount * p.benign_check_weight;
-                    }
-                } else if v.s < 0.0 {
-                    ok += m * amount;
+            let mut strong_bad = 0.0;
+            if local_strength > 0.0 && amount > 0.0 && local_x < 0.0 {
+                // We were attacked by the target: full check both ways.
+                let m = local_strength * p.local_rate * amount;
+                if v.s < 0.0 {
+                    ok += m;
                 } else {
-                    bad += m * amount;
+                    strong_bad += m;
+                }
+            } else if local_consistency > 0.0 && local_x > 0.0 && amount > 0.0 {
+                // We saw it benign: praise beyond what we can know is an overclaim;
+                // accusing it is only weakly suspicious (it may have attacked others).
+                let m = local_consistency * p.local_rate;
+                if v.s > 0.0 {
+                    let over = x - local_x - p.overclaim_margin;
+                    if over > 0.0 {
+                        strong_bad += m * over * p.overclaim_rate;
+                    } else {
+                        ok += m * local_strength * amount;
+                    }
+                } else {
+                    bad += m * local_strength * amount * p.benign_check_weight;
                 }
             }
             if let Some(a) = anchor {
@@ -531,7 +558,7 @@ impl RoostModel {
                     } else if a > 0.0 {
                         bad += m * p.benign_check_weight;
                     } else {
-                        bad += m;
+                        strong_bad += m;
                     }
                 }
             }
@@ -543,7 +570,7 @@ impl RoostModel {
                 let cons = rest_net / (rest_mass + p.prior_mass);
                 if cons.abs() >= p.consensus_min {
                     let strength = (cons.abs() - p.consensus_min) / (1.0 - p.consensus_min);
-                    let m = strength * p.consensus_rate * amount;
+                    let m = strength * p.consensus_rate * amount * young_factor;
                     if sign(cons) == sign(v.s) {
                         ok += m;
                     } else if cons > 0.0 {
@@ -553,7 +580,7 @@ impl RoostModel {
                     }
                 }
             }
-            self.record(v.peer, ok, bad, now);
+            self.record(v.peer, ok, bad, strong_bad, now);
         }
 
         // Explanation of this opinion.

@@ -23,6 +23,20 @@ pub struct RoostParams {
     pub trust_exponent: f64,
     /// Verified success mass a peer must have earned before it stops being "young".
     pub young_mass: f64,
+    /// Age (time since joining) below which a peer is young whatever it earned.
+    pub young_age: f64,
+    /// Confidence factor of an opinion resting only on young peers' reports.
+    pub young_confidence: f64,
+    /// Learning-rate factor of consensus checks when the consensus rests on young peers only.
+    pub young_consensus_factor: f64,
+    /// Weight of the local IDS view of the target in the score, scaled by its consistency.
+    pub local_weight: f64,
+    /// Local confidence from which a malicious local view is taken as an attack on us (a
+    /// fact, checked without waiting for consistency).
+    pub local_attack_conf: f64,
+    /// Share of a peer's remembered successes wiped per unit of failure found by a strong
+    /// reference (local IDS, anchors): fast to lose.
+    pub strong_failure_cut: f64,
     /// Largest share of the total weight that young (sybil-cheap) identities may hold.
     pub young_share: f64,
     /// Weight of benign ("I saw nothing") evidence relative to malicious ("I was attacked")
@@ -35,12 +49,14 @@ pub struct RoostParams {
     pub local_min: f64,
     /// Half-life of the local IDS sign-consistency counters.
     pub local_consistency_half_life: f64,
-    /// Pseudo-count that keeps a young local consistency estimate low.
+    /// Per-observation |s*c| pseudo-mass that keeps a weak or young local consistency low.
     pub local_consistency_prior: f64,
     /// Consistency below this is treated as noise (an uninformed local IDS flips sign at random).
     pub local_consistency_margin: f64,
     /// Learning rate of checks against the local IDS.
     pub local_rate: f64,
+    /// Failure mass per unit of overclaim (praise beyond the local IDS view).
+    pub overclaim_rate: f64,
     /// Learning rate of checks against pre-trusted anchors.
     pub anchor_rate: f64,
     /// Learning rate of checks against the leave-one-out consensus of the other reporters.
@@ -93,14 +109,21 @@ impl Default for RoostParams {
             trust_exponent: 2.0,
             young_mass: 3.0,
             young_share: 0.2,
+            young_age: 30.0,
+            young_confidence: 0.5,
+            young_consensus_factor: 0.2,
+            local_weight: 1.0,
+            local_attack_conf: 0.8,
+            strong_failure_cut: 0.5,
             benign_weight: 0.5,
             benign_check_weight: 0.3,
             local_min: 0.1,
             local_consistency_half_life: 20.0,
-            local_consistency_prior: 2.0,
-            local_consistency_margin: 0.15,
+            local_consistency_prior: 0.05,
+            local_consistency_margin: 0.35,
             local_rate: 1.0,
             anchor_rate: 1.0,
+            overclaim_rate: 2.0,
             consensus_rate: 0.3,
             consensus_min: 0.5,
             overclaim_margin: 0.2,
@@ -126,11 +149,16 @@ impl RoostParams {
     /// The defaults are tuned with one time unit per arena round; a node that passes `now`
     /// in seconds and asks about the same IoCs every `unit` seconds scales every duration.
     pub fn with_time_unit(mut self, unit: f64) -> Self {
-        let unit = if unit.is_finite() && unit > 0.0 { unit } else { 1.0 };
+        let unit = if unit.is_finite() && unit > 0.0 {
+            unit
+        } else {
+            1.0
+        };
         self.success_half_life *= unit;
         self.failure_half_life *= unit;
         self.local_consistency_half_life *= unit;
         self.flip_memory *= unit;
+        self.young_age *= unit;
         self
     }
 }

@@ -108,12 +108,12 @@ pub(crate) struct SubjectState {
     pub local: Option<(f64, f64)>,
     /// When `local` was set.
     pub local_at: u64,
-    /// Decayed count of consecutive local views that kept their sign.
-    pub agree: f64,
-    /// Decayed count of consecutive local views that changed sign.
-    pub disagree: f64,
-    /// Sign of the previous firm local view used for the consistency counters.
-    pub prev_sign: f64,
+    /// Decayed sum of the local views' s*c.
+    pub sum_x: f64,
+    /// Decayed sum of |s*c|.
+    pub sum_abs: f64,
+    /// Decayed number of local views.
+    pub count: f64,
     /// When the counters were last decayed.
     pub counted_at: u64,
     /// The last opinion on this subject, with who moved it.
