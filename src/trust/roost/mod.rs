@@ -273,11 +273,16 @@ impl RoostModel {
 
     /// Feeds the local view of `subject` into its consistency counters and returns how far
     /// it can serve as a reference for checking reporters (0 = noise or unknown, 1 = firm).
-    fn update_local(&mut self, subject: &Ioc, local: Option<(f64, f64)>, now: u64) -> (f64, f64) {
+    fn update_local(
+        &mut self,
+        subject: &Ioc,
+        local: Option<(f64, f64)>,
+        now: u64,
+    ) -> (f64, f64, f64) {
         let p = self.params.clone();
         let st = self.subject_mut(subject, now);
         let Some((s, c)) = local else {
-            return (0.0, 0.0);
+            return (0.0, 0.0, 0.0);
         };
         if now > st.counted_at {
             let keep = survival(now - st.counted_at, p.local_consistency_half_life);
@@ -297,13 +302,21 @@ impl RoostModel {
         let k = st.sum_x.abs() / (st.sum_abs + p.local_consistency_prior * st.count)
             * (st.count / (st.count + 1.0));
         let k = ((k - p.local_consistency_margin) / (1.0 - p.local_consistency_margin)).max(0.0);
+        // Overclaims are judged only against a view that never wavered.
+        let steady = if st.count >= 1.5 && st.sum_abs > 0.0 {
+            let ratio = st.sum_x.abs() / st.sum_abs;
+            ((ratio - p.overclaim_consistency) / (1.0 - p.overclaim_consistency).max(1e-9))
+                .clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let mag = ((x.abs() - p.local_min) / (1.0 - p.local_min)).max(0.0);
         let mut strength = k * mag;
         if s < 0.0 && c >= p.local_attack_conf {
             // Being attacked is a fact, not a trend: no need to wait for consistency.
             strength = strength.max((2.0 * x.abs()).min(1.0));
         }
-        (k.clamp(0.0, 1.0), strength.clamp(0.0, 1.0))
+        (k.clamp(0.0, 1.0), strength.clamp(0.0, 1.0), steady)
     }
 
     /// Adds one check's outcome to a peer's record. `ok` is the success mass, `bad` the
@@ -349,7 +362,8 @@ impl RoostModel {
             Some((s, c)) => clean(s, -1.0, 1.0).zip(clean(c, 0.0, 1.0)),
             None => self.subjects.get(target).and_then(|s| s.local),
         };
-        let (local_consistency, local_strength) = self.update_local(target, local, now);
+        let (local_consistency, local_strength, local_steady) =
+            self.update_local(target, local, now);
         let local_x = local.map(|(s, c)| s * c).unwrap_or(0.0);
 
         // Anchors: pre-trusted reporters' combined view.
@@ -535,19 +549,18 @@ impl RoostModel {
                 } else {
                     strong_bad += m;
                 }
-            } else if local_consistency > 0.0 && local_x > 0.0 && amount > 0.0 {
+            } else if local_x > 0.0 && amount > 0.0 {
                 // We saw it benign: praise beyond what we can know is an overclaim;
                 // accusing it is only weakly suspicious (it may have attacked others).
-                let m = local_consistency * p.local_rate;
                 if v.s > 0.0 {
                     let over = x - local_x - p.overclaim_margin;
                     if over > 0.0 {
-                        strong_bad += m * over * p.overclaim_rate;
+                        strong_bad += local_steady * p.local_rate * over * p.overclaim_rate;
                     } else {
-                        ok += m * local_strength * amount;
+                        ok += local_strength * p.local_rate * amount;
                     }
                 } else {
-                    bad += m * local_strength * amount * p.benign_check_weight;
+                    bad += local_strength * p.local_rate * amount * p.benign_check_weight;
                 }
             }
             if let Some(a) = anchor {

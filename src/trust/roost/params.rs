@@ -55,6 +55,9 @@ pub struct RoostParams {
     pub local_consistency_margin: f64,
     /// Learning rate of checks against the local IDS.
     pub local_rate: f64,
+    /// Share of its |s*c| mass that the local view must have kept on one side (and at least
+    /// two views seen) before praise beyond it is judged an overclaim.
+    pub overclaim_consistency: f64,
     /// Failure mass per unit of overclaim (praise beyond the local IDS view).
     pub overclaim_rate: f64,
     /// Learning rate of checks against pre-trusted anchors.
@@ -110,7 +113,7 @@ impl Default for RoostParams {
             young_mass: 3.0,
             young_share: 0.2,
             young_age: 30.0,
-            young_confidence: 0.5,
+            young_confidence: 1.0,
             young_consensus_factor: 0.2,
             local_weight: 1.0,
             local_attack_conf: 0.8,
@@ -123,7 +126,8 @@ impl Default for RoostParams {
             local_consistency_margin: 0.35,
             local_rate: 1.0,
             anchor_rate: 1.0,
-            overclaim_rate: 2.0,
+            overclaim_rate: 4.0,
+            overclaim_consistency: 0.9,
             consensus_rate: 0.3,
             consensus_min: 0.5,
             overclaim_margin: 0.2,
