@@ -555,7 +555,7 @@ impl RoostModel {
                 if v.s > 0.0 {
                     let over = x - local_x - p.overclaim_margin;
                     if over > 0.0 {
-                        strong_bad += local_steady * p.local_rate * over * p.overclaim_rate;
+                        bad += local_steady * p.local_rate * over * p.overclaim_rate;
                     } else {
                         ok += local_strength * p.local_rate * amount;
                     }
@@ -683,12 +683,24 @@ impl TrustModel for RoostModel {
     }
 
     fn request_received(&mut self, peer: PeerKey, now: u64) {
-        let p = self.peer_mut(peer, now);
+        // Counted for explanations only; it touches neither evidence nor its clock (X5).
+        let p = self.peers.entry(peer).or_insert_with(|| PeerState {
+            joined: now,
+            updated: now,
+            ..PeerState::default()
+        });
         p.requests = p.requests.saturating_add(1);
+        p.last_seen = p.last_seen.max(now);
     }
 
     fn alert_received(&mut self, peer: PeerKey, _target: &Ioc, _s: f64, _c: f64, now: u64) {
-        let p = self.peer_mut(peer, now);
+        // An alert is a claim, not evidence: it earns nothing until a report is verified.
+        let p = self.peers.entry(peer).or_insert_with(|| PeerState {
+            joined: now,
+            updated: now,
+            ..PeerState::default()
+        });
         p.alerts = p.alerts.saturating_add(1);
+        p.last_seen = p.last_seen.max(now);
     }
 }
