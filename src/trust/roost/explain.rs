@@ -17,8 +17,8 @@ pub struct Contribution {
     pub c: f64,
     /// The weight its report got (trust, IDS view of its IP, reversal discount, sybil cap).
     pub weight: f64,
-    /// Its signed share of the final score: the contributions sum to S (up to the
-    /// small-evidence shrinkage).
+    /// Its signed share of the final score: the contributions plus the local view's share
+    /// (`local_share` of the explanation) sum to S.
     pub contribution: f64,
     /// True when it was still young and its weight was capped.
     pub young: bool,
@@ -41,6 +41,8 @@ pub struct Explanation {
     pub local: Option<(f64, f64)>,
     /// How much the local view counted as a reference for checking reporters (0..1).
     pub local_strength: f64,
+    /// The local view's signed share of S (0 when it is absent or not yet steady).
+    pub local_share: f64,
     /// The anchors' (pre-trusted peers') combined score, if any anchor reported.
     pub anchor: Option<f64>,
     /// Per reporter, sorted by decreasing |contribution|.

@@ -2,41 +2,48 @@
 //!
 //! **Per-peer trust.** Each peer has a Beta posterior over "its next report is right":
 //! verified successes and failures are added to a prior (1, 1), failures weighted
-//! `failure_weight` times (slow to gain, fast to lose). Evidence fades with time, failures four
-//! times slower than successes, so an on-off liar cannot wash its record between lie windows.
-//! A report is *verified* against three references, strongest first: the local IDS view of
-//! the target (only once that view has kept its sign long enough to be more than noise),
-//! the pre-trusted anchors that reported on the same IoC, and the leave-one-out consensus of
-//! the other reporters. Checks are asymmetric, following the IDS semantics "I was attacked"
-//! versus "I saw nothing": contradicting a malicious reference is a full failure, accusing
-//! something the reference merely saw as benign is a weak one (`benign_check_weight`), and
-//! claiming a target more benign than our own IDS can know (`overclaim_margin`) is a failure.
-//! Requests, alerts and chatter never earn trust (X5). What our IDS thinks of a reporter's own
-//! IP cuts its weight (Dovecot's 5A lever, with the sign right).
+//! `failure_weight` times (slow to gain, fast to lose); failures found by a strong reference
+//! (our own IDS being attacked, anchors) also wipe part of the remembered successes. Evidence
+//! fades with time, failures four times slower than successes, so an on-off liar cannot wash
+//! its record between lie windows. A report is *verified* against three references: the local
+//! IDS view of the target, the pre-trusted anchors that reported on the same IoC, and the
+//! leave-one-out consensus of the other reporters (slowly while only young identities make
+//! it, since that is what a sybil swarm would produce). The local view counts only once it
+//! has kept its sign (an IDS that knows nothing produces sign noise), except an attack on us
+//! with high confidence, which is a fact. Checks are asymmetric, following the IDS semantics
+//! "I was attacked" versus "I saw nothing": contradicting a malicious reference is a full
+//! failure, accusing something the reference merely saw as benign is a weak one
+//! (`benign_check_weight`), and praising a target beyond what our own steady IDS view can know
+//! (`overclaim_margin`) is a failure: certainty of innocence is what praise-liars and
+//! badmouthers (who praise the real attacker) give away. Requests, alerts and chatter never
+//! earn trust (X5). What our IDS thinks of a reporter's own IP cuts its weight (Dovecot's 5A
+//! lever, with the sign right).
 //!
 //! **Self-consistency.** For every (peer, IoC) the model keeps a moving average of the peer's
 //! s*c. A firm report whose sign contradicts the peer's own established opinion is a
 //! reversal. Unless the local IDS or the anchors confirm the change (an honest peer following
 //! a real change, X9), a reversal wipes most of the peer's remembered successes, adds failures,
 //! and discounts its reports on that IoC for `flip_memory`: this catches the "malicious peer"
-//! that earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
-//! Turning benign-to-malicious is penalised less than the reverse (being attacked after a quiet
-//! period is normal).
+//! that earns trust and then lies, with no need for an honest majority (F3, F6, X2). Turning
+//! benign-to-malicious is penalised less than the reverse (being attacked after a quiet period
+//! is normal).
 //!
 //! **Aggregation.** One vote per peer per call, however often it repeats itself (X7). A
 //! report's weight is trust^`trust_exponent`, times the IDS factor of its IP, times the
-//! reversal discount. Young identities (less than `young_mass` earned evidence) together hold at
-//! most `young_share` of the weight whenever established peers speak (X3). The score S is the
-//! weighted evidence balance, with benign evidence weighed `benign_weight` against malicious
-//! evidence (D3: in a LAN an attacker hits some hosts and spares others), shrunk toward 0 when
-//! little evidence is at hand. The confidence C is the product of the agreement among
-//! reporters, an evidence-mass saturation and the share of established weight, so an opinion
-//! with no or contradicting or only sybil-cheap evidence has C near 0 and "unknown" is never
-//! mistaken for "benign".
+//! reliability, times the reversal discount. Young identities (joined less than `young_age`
+//! ago or with less than `young_mass` earned evidence) together hold at most `young_share` of
+//! the weight whenever established peers speak (X3). The score S is the weighted evidence
+//! balance, the local view included in proportion to its steadiness, with benign evidence
+//! weighed `benign_weight` against malicious evidence (D3: in a LAN an attacker hits some hosts
+//! and spares others), shrunk toward 0 when little evidence is at hand. The confidence C is the
+//! product of the agreement among reporters, an evidence-mass saturation, the established
+//! share and the weighted mean trust of the reporters, so an opinion with no, contradicting,
+//! or only untrusted evidence has C near 0 and "unknown" is never mistaken for "benign".
 //!
 //! **Properties.** Sans-IO and deterministic (ordered maps only, time passed in), explainable
 //! ([`RoostModel::explain`], [`RoostModel::explain_peer`]) and persistent
-//! ([`RoostModel::to_bytes`], [`RoostModel::from_bytes`], postcard, bit for bit).
+//! ([`RoostModel::to_bytes`], [`RoostModel::from_bytes`], postcard, bit for bit). Memory is
+//! bounded by `max_histories` and `max_subjects` (least recently used dropped first).
 
 mod explain;
 mod params;
@@ -502,11 +509,12 @@ impl RoostModel {
             sym_mass += e.abs();
         }
         // The local IDS view joins the balance, weighted by how consistent it has been.
+        let mut local_e = 0.0;
         if let Some((ls, lc)) = local {
             let e = p.local_weight * local_consistency * lc * ls;
-            let ea = if ls > 0.0 { p.benign_weight * e } else { e };
-            net += ea;
-            mass += ea.abs();
+            local_e = if ls > 0.0 { p.benign_weight * e } else { e };
+            net += local_e;
+            mass += local_e.abs();
         }
         let denom = mass + p.prior_mass;
         let s_out = if denom > 0.0 { net / denom } else { 0.0 };
@@ -626,6 +634,7 @@ impl RoostModel {
             c: c_out,
             local,
             local_strength,
+            local_share: if denom > 0.0 { local_e / denom } else { 0.0 },
             anchor,
             contributions,
         };
