@@ -33,7 +33,10 @@ fn ids_update(last: (f64, f64), action: Action) -> (f64, f64) {
         Action::GeneralAttack => (f64::min(s - 0.4, -0.4), f64::max(c + 0.6, 0.6)),
         Action::Benign => (s + 0.3, if s < 0.0 { 0.0 } else { c + 0.1 }),
     };
-    (f64::min(1.0, f64::max(s2, -1.0)), f64::min(1.0, f64::max(c2, 0.0)))
+    (
+        f64::min(1.0, f64::max(s2, -1.0)),
+        f64::min(1.0, f64::max(c2, 0.0)),
+    )
 }
 
 /// The address of device `i` (peers 0..9, then the malicious and the benign device).
@@ -66,7 +69,9 @@ impl Setup {
     fn is_victim_of_mal(&self, peer: usize, round: u32) -> bool {
         let base = match self.plan {
             DPlan::TwoPart => (1..PEERS).contains(&peer),
-            DPlan::Staggered => (1..PEERS).contains(&peer) && (peer as i64 - round as i64).abs() <= 1,
+            DPlan::Staggered => {
+                (1..PEERS).contains(&peer) && (peer as i64 - round as i64).abs() <= 1
+            }
             DPlan::Victims => (1..=self.victims).contains(&peer),
         };
         base || (peer == 0 && round >= ROUNDS / 2)
@@ -148,7 +153,11 @@ pub fn run(
                 .filter_map(|rep| {
                     setup
                         .answer(rep, target, ids[rep][target])
-                        .map(|(s, c)| Report { peer: key(rep), s, c })
+                        .map(|(s, c)| Report {
+                            peer: key(rep),
+                            s,
+                            c,
+                        })
                 })
                 .collect();
             let local = ids[0][target];

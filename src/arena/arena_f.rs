@@ -69,7 +69,13 @@ pub fn run(
     let n_targets = (scenario.benign + scenario.malicious) as usize;
     // Benign targets first, then malicious; the processing order is shuffled by the seed.
     let base_gt: Vec<f64> = (0..n_targets)
-        .map(|i| if i < scenario.benign as usize { 1.0 } else { -1.0 })
+        .map(|i| {
+            if i < scenario.benign as usize {
+                1.0
+            } else {
+                -1.0
+            }
+        })
         .collect();
     let drifting: Vec<bool> = (0..n_targets)
         .map(|i| scenario.drift_at.is_some() && i < scenario.drift_count as usize)
@@ -230,7 +236,7 @@ pub fn run(
         ok as f64 / n.max(1) as f64
     };
     let post = lie_since as usize;
-    let tail_from = clicks - scenario.tail as usize;
+    let tail_from = clicks - scenario.tail_len() as usize;
     let mut wrong = 0.0;
     for k in post..clicks {
         for t in 0..n_targets {

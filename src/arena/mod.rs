@@ -214,7 +214,8 @@ pub fn load(args: &ArenaArgs) -> Result<Vec<Scenario>, ArenaError> {
     } else {
         for path in &args.scenario {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| ArenaError::Read(shown.clone(), e))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ArenaError::Read(shown.clone(), e))?;
             all.extend(scenario::parse(&text, &shown)?);
         }
     }

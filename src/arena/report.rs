@@ -147,7 +147,9 @@ pub fn write_table(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<()
             .filter(|(_, v)| v.is_finite())
             .fold(None::<(&String, f64)>, |acc, (n, v)| match acc {
                 None => Some((n, v)),
-                Some((_, bv)) if (lower_is_better(&key) && v < bv) || (!lower_is_better(&key) && v > bv) => {
+                Some((_, bv))
+                    if (lower_is_better(&key) && v < bv) || (!lower_is_better(&key) && v > bv) =>
+                {
                     Some((n, v))
                 }
                 keep => keep,
@@ -240,10 +242,7 @@ fn write_d_summary(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<()
             liars.iter().sum::<f64>() / liars.len() as f64
         };
         let below = all.iter().filter(|&&a| a < 0.75 - 1e-9).count();
-        writeln!(
-            out,
-            "{n:<28} {mean:>8.3} {min:>8.3} {lm:>14.3} {below:>12}"
-        )?;
+        writeln!(out, "{n:<28} {mean:>8.3} {min:>8.3} {lm:>14.3} {below:>12}")?;
     }
     writeln!(out)?;
     Ok(())

@@ -18,7 +18,7 @@
 //! Arena F/X keys (trust-arena.md 4.2/4.3): `clicks` (200), `lie_since` (start of the
 //! post-lie metric window and of the lies), `local` (the local IDS behaviour: `CC`, `UP`, `CI`,
 //! `none`), `benign`/`malicious` (target counts, 1/1), `lie_frac` (share of targets in the
-//! colluders' lie set, 1.0), `tail` (clicks in `acc_tail`, 50), `drift_at` + `drift_count`
+//! colluders' lie set, 1.0), `tail` (clicks in `acc_tail`, 50 or all if fewer), `drift_at` + `drift_count`
 //! (that many benign targets become malicious at that click, honest peers follow), and
 //! `[[scenario.peers]]` groups built from these blocks:
 //!
@@ -254,9 +254,9 @@ pub struct Scenario {
     /// Share of targets the colluders lie about.
     #[serde(default = "one_f")]
     pub lie_frac: f64,
-    /// Clicks in the tail window.
-    #[serde(default = "default_tail")]
-    pub tail: u32,
+    /// Clicks in the tail window (default 50, or all clicks if fewer).
+    #[serde(default)]
+    pub tail: Option<u32>,
     /// Click at which `drift_count` benign targets turn malicious.
     #[serde(default)]
     pub drift_at: Option<u32>,
@@ -277,9 +277,6 @@ fn one_f() -> f64 {
 fn default_clicks() -> u32 {
     200
 }
-fn default_tail() -> u32 {
-    50
-}
 fn default_local() -> String {
     "UP".to_owned()
 }
@@ -292,6 +289,11 @@ const MAX_CLICKS: u32 = 100_000;
 const MAX_TARGETS: u32 = 1000;
 
 impl Scenario {
+    /// Clicks in the `acc_tail` window.
+    pub fn tail_len(&self) -> u32 {
+        self.tail.unwrap_or(50.min(self.clicks))
+    }
+
     /// Checks the values that the engines rely on, so a bad file gives an error, not a panic.
     pub fn validate(&self) -> Result<(), ArenaError> {
         let bad = |why: String| Err(ArenaError::Scenario(self.id.clone(), why));
@@ -327,11 +329,10 @@ impl Scenario {
                 if self.lie_since >= self.clicks {
                     return bad("lie_since must be before the last click".into());
                 }
-                if self.tail == 0 || self.tail > self.clicks {
+                if self.tail_len() == 0 || self.tail_len() > self.clicks {
                     return bad("tail must be in 1..=clicks".into());
                 }
-                if self.benign + self.malicious == 0 || self.benign + self.malicious > MAX_TARGETS
-                {
+                if self.benign + self.malicious == 0 || self.benign + self.malicious > MAX_TARGETS {
                     return bad(format!("needs 1..={MAX_TARGETS} targets"));
                 }
                 if !(0.0..=1.0).contains(&self.lie_frac) {

@@ -284,12 +284,7 @@ impl FidesModel {
         }
     }
 
-    fn satisfaction(
-        &self,
-        agg: (f64, f64),
-        report: (f64, f64),
-        local: Option<(f64, f64)>,
-    ) -> f64 {
+    fn satisfaction(&self, agg: (f64, f64), report: (f64, f64), local: Option<(f64, f64)>) -> f64 {
         let dist = |base: (f64, f64)| (1.0 - ((base.0 - report.0).abs() / 2.0) * report.1) * base.1;
         match self.config.evaluation {
             Evaluation::Even => SATISFIED,
@@ -375,7 +370,10 @@ impl TrustModel for FidesModel {
     }
 
     fn trust(&self, peer: PeerKey) -> f64 {
-        self.peers.get(&peer).map(|p| p.service_trust).unwrap_or(0.0)
+        self.peers
+            .get(&peer)
+            .map(|p| p.service_trust)
+            .unwrap_or(0.0)
     }
 
     fn request_received(&mut self, peer: PeerKey, _now: u64) {
@@ -408,7 +406,9 @@ mod tests {
             assert_eq!(c.name(), format!("fides:{n}"));
         }
         assert_eq!(
-            FidesConfig::parse("threshold07/avg/0.5").unwrap().evaluation,
+            FidesConfig::parse("threshold07/avg/0.5")
+                .unwrap()
+                .evaluation,
             Evaluation::Threshold(0.7)
         );
         assert!(FidesConfig::parse("threshold/avg/0.5").is_none());

@@ -85,6 +85,13 @@ pub struct RoostModel {
     peers: BTreeMap<PeerKey, PeerState>,
     histories: BTreeMap<(PeerKey, Ioc), ReportHistory>,
     subjects: BTreeMap<Ioc, SubjectState>,
+    /// Decayed count, over all subjects, of local views that kept the sign of the previous
+    /// view of the same subject: how steady our IDS is as a whole.
+    ids_kept: f64,
+    /// Decayed count of local views that changed sign.
+    ids_changed: f64,
+    /// When the two counters were last decayed.
+    ids_counted_at: u64,
 }
 
 impl Default for RoostModel {
@@ -137,7 +144,41 @@ impl RoostModel {
             peers: BTreeMap::new(),
             histories: BTreeMap::new(),
             subjects: BTreeMap::new(),
+            ids_kept: 0.0,
+            ids_changed: 0.0,
+            ids_counted_at: 0,
         }
+    }
+
+    /// Counts whether a new local view of a subject kept the sign of the previous one.
+    fn count_ids_steadiness(&mut self, previous: Option<(f64, f64)>, s: f64, c: f64, now: u64) {
+        if now > self.ids_counted_at {
+            let keep = survival(
+                now - self.ids_counted_at,
+                self.params.local_consistency_half_life,
+            );
+            self.ids_kept *= keep;
+            self.ids_changed *= keep;
+            self.ids_counted_at = now;
+        }
+        let x = s * c;
+        if let Some((ps, pc)) = previous {
+            let px = ps * pc;
+            if x.abs() >= self.params.local_min && px.abs() >= self.params.local_min {
+                if sign(x) == sign(px) {
+                    self.ids_kept += 1.0;
+                } else {
+                    self.ids_changed += 1.0;
+                }
+            }
+        }
+    }
+
+    /// How steady our IDS is as a whole (0 = its signs look like noise, 1 = steady).
+    fn ids_steadiness(&self) -> f64 {
+        let k = (self.ids_kept - self.ids_changed)
+            / (self.ids_kept + self.ids_changed + self.params.ids_steadiness_prior);
+        ((k - 0.5) / 0.5).clamp(0.0, 1.0)
     }
 
     /// The parameters in use.
@@ -287,10 +328,14 @@ impl RoostModel {
         now: u64,
     ) -> (f64, f64, f64) {
         let p = self.params.clone();
-        let st = self.subject_mut(subject, now);
         let Some((s, c)) = local else {
+            self.subject_mut(subject, now);
             return (0.0, 0.0, 0.0);
         };
+        let previous = self.subjects.get(subject).and_then(|st| st.local);
+        self.count_ids_steadiness(previous, s, c, now);
+        let global = self.ids_steadiness();
+        let st = self.subject_mut(subject, now);
         if now > st.counted_at {
             let keep = survival(now - st.counted_at, p.local_consistency_half_life);
             st.sum_x *= keep;
@@ -314,6 +359,7 @@ impl RoostModel {
             let ratio = st.sum_x.abs() / st.sum_abs;
             ((ratio - p.overclaim_consistency) / (1.0 - p.overclaim_consistency).max(1e-9))
                 .clamp(0.0, 1.0)
+                * global
         } else {
             0.0
         };
@@ -658,6 +704,8 @@ impl TrustModel for RoostModel {
 
     fn local_observation(&mut self, subject: &Ioc, s: f64, c: f64, now: u64) {
         if let (Some(s), Some(c)) = (clean(s, -1.0, 1.0), clean(c, 0.0, 1.0)) {
+            let previous = self.subjects.get(subject).and_then(|st| st.local);
+            self.count_ids_steadiness(previous, s, c, now);
             let st = self.subject_mut(subject, now);
             st.local = Some((s, c));
             st.local_at = now;

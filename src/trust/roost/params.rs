@@ -58,6 +58,8 @@ pub struct RoostParams {
     /// Share of its |s*c| mass that the local view must have kept on one side (and at least
     /// two views seen) before praise beyond it is judged an overclaim.
     pub overclaim_consistency: f64,
+    /// Pseudo-count that keeps the whole-IDS steadiness low until enough views were compared.
+    pub ids_steadiness_prior: f64,
     /// Failure mass per unit of overclaim (praise beyond the local IDS view).
     pub overclaim_rate: f64,
     /// Learning rate of checks against pre-trusted anchors.
@@ -128,6 +130,7 @@ impl Default for RoostParams {
             anchor_rate: 1.0,
             overclaim_rate: 4.0,
             overclaim_consistency: 0.9,
+            ids_steadiness_prior: 4.0,
             consensus_rate: 0.3,
             consensus_min: 0.5,
             overclaim_margin: 0.2,
