@@ -33,10 +33,7 @@ fn ids_update(last: (f64, f64), action: Action) -> (f64, f64) {
         Action::GeneralAttack => (f64::min(s - 0.4, -0.4), f64::max(c + 0.6, 0.6)),
         Action::Benign => (s + 0.3, if s < 0.0 { 0.0 } else { c + 0.1 }),
     };
-    (
-        f64::min(1.0, f64::max(s2, -1.0)),
-        f64::min(1.0, f64::max(c2, 0.0)),
-    )
+    (s2.clamp(-1.0, 1.0), c2.clamp(0.0, 1.0))
 }
 
 /// The address of device `i` (peers 0..9, then the malicious and the benign device).
@@ -113,6 +110,8 @@ impl Setup {
     }
 }
 
+// The IDS state is a victim x actor matrix; indices name devices, so range loops read best.
+#[allow(clippy::needless_range_loop)]
 /// Runs one Arena D scenario with a model; returns accuracy at w = 0.5 (`accuracy`) and at
 /// w = 0.4 / 0.6, plus per-round correctness as a series for the CSV.
 pub fn run(

@@ -269,6 +269,11 @@ fn arena_all() {
         if !sc.id.contains(only.as_str()) {
             continue;
         }
+        if let Ok(kind) = std::env::var("ROOST_ARENA") {
+            if !kind.contains(sc.arena.letter()) {
+                continue;
+            }
+        }
         let mut sums: std::collections::BTreeMap<String, f64> = Default::default();
         let n = if sc.arena == ArenaKind::D { 1 } else { seeds };
         for seed in 0..n {
