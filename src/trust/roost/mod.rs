@@ -164,7 +164,7 @@ impl RoostModel {
         let x = s * c;
         if let Some((ps, pc)) = previous {
             let px = ps * pc;
-            if x.abs() >= self.params.local_min && px.abs() >= self.params.local_min {
+            if x.abs() >= 0.01 && px.abs() >= 0.01 {
                 if sign(x) == sign(px) {
                     self.ids_kept += 1.0;
                 } else {
@@ -396,6 +396,68 @@ impl RoostModel {
         }
     }
 
+    /// Checks one report against the references that do not depend on the aggregate (the
+    /// local IDS view and the anchors) and records the outcome at once, so that a peer
+    /// caught now weighs little in this very opinion.
+    #[allow(clippy::too_many_arguments)]
+    fn check_against_references(
+        &mut self,
+        peer: PeerKey,
+        s: f64,
+        c: f64,
+        local: (f64, f64, f64, f64),
+        anchor: Option<f64>,
+        anchor_strength: f64,
+        now: u64,
+    ) {
+        let p = self.params.clone();
+        let (local_x, local_strength, local_steady, _) = local;
+        let v_s = s;
+        let x = s * c;
+        let amount = c * s.abs();
+        if self.peers.get(&peer).is_some_and(|q| q.pretrust.is_some()) {
+            return;
+        }
+        let mut ok = 0.0;
+        let mut bad = 0.0;
+        let mut strong_bad = 0.0;
+        if local_strength > 0.0 && amount > 0.0 && local_x < 0.0 {
+            // We were attacked by the target: full check both ways.
+            let m = local_strength * p.local_rate * amount;
+            if v_s < 0.0 {
+                ok += m;
+            } else {
+                strong_bad += m;
+            }
+        } else if local_x > 0.0 && amount > 0.0 {
+            // We saw it benign: praise beyond what we can know is an overclaim;
+            // accusing it is only weakly suspicious (it may have attacked others).
+            if v_s > 0.0 {
+                let over = x - local_x - p.overclaim_margin;
+                if over > 0.0 {
+                    bad += local_steady * p.local_rate * over * p.overclaim_rate;
+                } else {
+                    ok += local_strength * p.local_rate * amount;
+                }
+            } else {
+                bad += local_strength * p.local_rate * amount * p.benign_check_weight;
+            }
+        }
+        if let Some(a) = anchor {
+            if anchor_strength > 0.0 && amount > 0.0 {
+                let m = anchor_strength * p.anchor_rate * amount;
+                if sign(a) == sign(v_s) {
+                    ok += m;
+                } else if a > 0.0 {
+                    bad += m * p.benign_check_weight;
+                } else {
+                    strong_bad += m;
+                }
+            }
+        }
+        self.record(peer, ok, bad, strong_bad, now);
+    }
+
     fn core_opinion(
         &mut self,
         target: &Ioc,
@@ -494,6 +556,15 @@ impl RoostModel {
                 Some(_) => self.peer_mut(peer, now).flips_confirmed += 1,
                 None => {}
             }
+            self.check_against_references(
+                peer,
+                s,
+                c,
+                (local_x, local_strength, local_steady, 0.0),
+                anchor,
+                anchor_strength,
+                now,
+            );
             let q = &self.peers[&peer];
             let trust = q.trust(p.prior_success, p.prior_failure);
             let mut weight = trust.powf(p.trust_exponent);
@@ -590,45 +661,9 @@ impl RoostModel {
             if v.anchor {
                 continue;
             }
-            let x = v.s * v.c;
             let amount = v.c * v.s.abs();
             let mut ok = 0.0;
             let mut bad = 0.0;
-            let mut strong_bad = 0.0;
-            if local_strength > 0.0 && amount > 0.0 && local_x < 0.0 {
-                // We were attacked by the target: full check both ways.
-                let m = local_strength * p.local_rate * amount;
-                if v.s < 0.0 {
-                    ok += m;
-                } else {
-                    strong_bad += m;
-                }
-            } else if local_x > 0.0 && amount > 0.0 {
-                // We saw it benign: praise beyond what we can know is an overclaim;
-                // accusing it is only weakly suspicious (it may have attacked others).
-                if v.s > 0.0 {
-                    let over = x - local_x - p.overclaim_margin;
-                    if over > 0.0 {
-                        bad += local_steady * p.local_rate * over * p.overclaim_rate;
-                    } else {
-                        ok += local_strength * p.local_rate * amount;
-                    }
-                } else {
-                    bad += local_strength * p.local_rate * amount * p.benign_check_weight;
-                }
-            }
-            if let Some(a) = anchor {
-                if anchor_strength > 0.0 && amount > 0.0 {
-                    let m = anchor_strength * p.anchor_rate * amount;
-                    if sign(a) == sign(v.s) {
-                        ok += m;
-                    } else if a > 0.0 {
-                        bad += m * p.benign_check_weight;
-                    } else {
-                        strong_bad += m;
-                    }
-                }
-            }
             // Leave-one-out consensus of the others.
             let e = v.weight * v.c * v.s;
             let rest_net = sym_net - e;
@@ -647,7 +682,7 @@ impl RoostModel {
                     }
                 }
             }
-            self.record(v.peer, ok, bad, strong_bad, now);
+            self.record(v.peer, ok, bad, 0.0, now);
         }
 
         // Explanation of this opinion.

@@ -354,3 +354,60 @@ fn arena_all() {
     }
     println!("targets missed: {misses}");
 }
+
+/// Prints every opinion of one Arena D scenario: `ROOST_DTRACE=4A1 cargo test --lib
+/// roost::tests::arena_d_trace -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn arena_d_trace() {
+    struct Tracing(RoostModel);
+    impl TrustModel for Tracing {
+        fn name(&self) -> String {
+            self.0.name()
+        }
+        fn peer_joined(&mut self, p: PeerKey, t: Option<f64>, now: u64) {
+            self.0.peer_joined(p, t, now)
+        }
+        fn local_observation(&mut self, s: &Ioc, a: f64, b: f64, now: u64) {
+            self.0.local_observation(s, a, b, now)
+        }
+        fn peer_address(&mut self, p: PeerKey, ip: &Ioc, now: u64) {
+            self.0.peer_address(p, ip, now)
+        }
+        fn peer_reliability(&mut self, p: PeerKey, r: f64, now: u64) {
+            self.0.peer_reliability(p, r, now)
+        }
+        fn opinion(
+            &mut self,
+            t: &Ioc,
+            r: &[Report],
+            l: Option<(f64, f64)>,
+            now: u64,
+        ) -> (f64, f64) {
+            let (s, c) = self.0.opinion(t, r, l, now);
+            let (ls, lc) = l.unwrap_or((0.0, 0.0));
+            let tr: Vec<String> = r
+                .iter()
+                .map(|x| format!("{:.2}", self.0.trust(x.peer)))
+                .collect();
+            println!(
+                "r{now} {t} local=({ls:.2},{lc:.2}) S={s:.3} C={c:.3} SC={:.3} net={:.3} trust={}",
+                s * c,
+                0.5 * s * c + 0.5 * ls * lc,
+                tr.join(",")
+            );
+            (s, c)
+        }
+        fn trust(&self, p: PeerKey) -> f64 {
+            self.0.trust(p)
+        }
+    }
+    let want = std::env::var("ROOST_DTRACE").unwrap_or_else(|_| "4A1".to_owned());
+    for sc in crate::arena::builtin_scenarios().unwrap_or_default() {
+        if sc.id == want {
+            let mut m = Tracing(RoostModel::with_params(tuned_params()));
+            let r = crate::arena::arena_d::run(&sc, &mut m).map(|r| r.0);
+            println!("{r:?}");
+        }
+    }
+}
