@@ -646,7 +646,8 @@ impl RoostModel {
             (tw + v.weight * v.trust, ww + v.weight)
         });
         let mean_trust = if ww > 0.0 { tw / ww } else { 0.0 };
-        let c_out = agreement * saturation * est_factor * mean_trust;
+        let trust_factor = (mean_trust / p.confidence_trust.max(1e-9)).min(1.0);
+        let c_out = agreement * saturation * est_factor * trust_factor;
         let s_out = clean(s_out, -1.0, 1.0).unwrap_or(0.0);
         let c_out = clean(c_out, 0.0, 1.0).unwrap_or(0.0);
 

@@ -95,6 +95,8 @@ pub struct RoostParams {
     pub prior_mass: f64,
     /// Evidence mass at which confidence is 63 % saturated.
     pub confidence_scale: f64,
+    /// Mean reporter trust at and above which the confidence is not reduced for distrust.
+    pub confidence_trust: f64,
     /// Exponent applied to the agreement ratio in the confidence.
     pub agreement_power: f64,
     /// Cap on remembered (peer, IoC) histories; the least recently used are dropped beyond it.
@@ -115,13 +117,13 @@ impl Default for RoostParams {
             young_mass: 3.0,
             young_share: 0.2,
             young_age: 30.0,
-            young_confidence: 1.0,
+            young_confidence: 0.6,
             young_consensus_factor: 0.2,
-            local_weight: 1.0,
+            local_weight: 0.5,
             local_attack_conf: 0.8,
             strong_failure_cut: 0.5,
             benign_weight: 0.5,
-            benign_check_weight: 0.3,
+            benign_check_weight: 0.1,
             local_min: 0.1,
             local_consistency_half_life: 20.0,
             local_consistency_prior: 0.05,
@@ -146,6 +148,7 @@ impl Default for RoostParams {
             prior_mass: 0.05,
             confidence_scale: 1.0,
             agreement_power: 2.0,
+            confidence_trust: 0.5,
             max_histories: 200_000,
             max_subjects: 100_000,
         }
