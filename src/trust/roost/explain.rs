@@ -66,6 +66,9 @@ pub struct PeerExplanation {
     pub checks_passed: u64,
     /// Checks it failed, all time.
     pub checks_failed: u64,
+    /// Remembered mass of failures found by strong references (our IDS, anchors, its own
+    /// reversals, overclaims); above `impeach_min` its dissent no longer disputes an opinion.
+    pub impeachment: f64,
     /// Unconfirmed reversals of its own firm opinions.
     pub reversals_unconfirmed: u64,
     /// Reversals confirmed by the local IDS or anchors.

@@ -108,6 +108,8 @@ struct Vote {
     weight: f64,
     trust: f64,
     young: bool,
+    fresh: bool,
+    impeached: bool,
     reversed: bool,
     anchor: bool,
 }
@@ -210,6 +212,7 @@ impl RoostModel {
             failure_mass: p.failure,
             checks_passed: p.checks_passed,
             checks_failed: p.checks_failed,
+            impeachment: p.impeached,
             reversals_unconfirmed: p.flips_unconfirmed,
             reversals_confirmed: p.flips_confirmed,
             young: self.is_young(p, p.last_seen),
@@ -366,15 +369,24 @@ impl RoostModel {
         let mag = ((x.abs() - p.local_min) / (1.0 - p.local_min)).max(0.0);
         let mut strength = k * mag;
         if s < 0.0 && c >= p.local_attack_conf {
-            // Being attacked is a fact, not a trend: no need to wait for consistency.
-            strength = strength.max((2.0 * x.abs()).min(1.0));
+            // Being attacked is a fact, not a trend: no need to wait for this subject's view
+            // to settle, provided our IDS as a whole is not just noise.
+            strength = strength.max((2.0 * x.abs()).min(1.0) * global);
         }
         (k.clamp(0.0, 1.0), strength.clamp(0.0, 1.0), steady)
     }
 
     /// Adds one check's outcome to a peer's record. `ok` is the success mass, `bad` the
     /// failure mass (before the failure weight).
-    fn record(&mut self, peer: PeerKey, ok: f64, bad: f64, strong_bad: f64, now: u64) {
+    fn record(
+        &mut self,
+        peer: PeerKey,
+        ok: f64,
+        bad: f64,
+        strong_bad: f64,
+        impeach: f64,
+        now: u64,
+    ) {
         let fw = self.params.failure_weight;
         let cut = self.params.strong_failure_cut;
         let p = self.peer_mut(peer, now);
@@ -388,6 +400,10 @@ impl RoostModel {
         }
         if strong_bad > 0.0 && strong_bad.is_finite() {
             p.success *= (1.0 - cut * strong_bad.min(1.0)).max(0.0);
+        }
+        let imp = impeach + strong_bad;
+        if imp > 0.0 && imp.is_finite() {
+            p.impeached += imp;
         }
         let bad = bad + strong_bad;
         if bad > 0.0 && bad.is_finite() {
@@ -421,6 +437,7 @@ impl RoostModel {
         let mut ok = 0.0;
         let mut bad = 0.0;
         let mut strong_bad = 0.0;
+        let mut impeach = 0.0;
         if local_strength > 0.0 && amount > 0.0 && local_x < 0.0 {
             // We were attacked by the target: full check both ways.
             let m = local_strength * p.local_rate * amount;
@@ -436,6 +453,7 @@ impl RoostModel {
                 let over = x - local_x - p.overclaim_margin;
                 if over > 0.0 {
                     bad += local_steady * p.local_rate * over * p.overclaim_rate;
+                    impeach += local_steady * over;
                 } else {
                     ok += local_strength * p.local_rate * amount;
                 }
@@ -455,7 +473,7 @@ impl RoostModel {
                 }
             }
         }
-        self.record(peer, ok, bad, strong_bad, now);
+        self.record(peer, ok, bad, strong_bad, impeach, now);
     }
 
     fn core_opinion(
@@ -530,6 +548,7 @@ impl RoostModel {
                         1.0
                     };
                     h.flip_at = Some(now);
+                    h.flip_sign = sign(x);
                     h.flips = h.flips.saturating_add(1);
                     flip = Some(factor);
                 }
@@ -541,15 +560,18 @@ impl RoostModel {
             h.last_s = s;
             h.last_c = c;
             h.last_at = now;
+            // A reversal stands while the peer keeps the reversed stance (within flip_memory).
             let reversed = h
                 .flip_at
-                .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory);
+                .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory)
+                && (x.abs() < p.flip_threshold || sign(x) == h.flip_sign);
             match flip {
                 Some(f) if f > 0.0 => {
                     let q = self.peer_mut(peer, now);
                     if q.pretrust.is_none() {
                         q.success *= (1.0 - p.flip_trust_cut * f).max(0.0);
                         q.failure += p.flip_penalty * f;
+                        q.impeached += f;
                         q.flips_unconfirmed += 1;
                     }
                 }
@@ -590,6 +612,8 @@ impl RoostModel {
                 weight,
                 trust,
                 young: self.is_young(q, now),
+                fresh: (now.saturating_sub(q.joined) as f64) < p.young_age,
+                impeached: q.impeached >= p.impeach_min,
                 reversed,
                 anchor: q.pretrust.is_some(),
             });
@@ -647,16 +671,36 @@ impl RoostModel {
         });
         let mean_trust = if ww > 0.0 { tw / ww } else { 0.0 };
         let trust_factor = (mean_trust / p.confidence_trust.max(1e-9)).min(1.0);
-        let c_out = agreement * saturation * est_factor * trust_factor;
+        // Firm dissent from long-known, unimpeached, unreversed peers means the question
+        // is disputed and nothing here settles it: do not claim confidence.
+        let (mut agree_mass, mut dissent_mass) = (0.0, 0.0);
+        for v in votes
+            .iter()
+            .filter(|v| !v.fresh && !v.impeached && !v.reversed)
+        {
+            let m = v.c * v.s.abs();
+            if sign(v.s) == sign(s_out) {
+                agree_mass += m;
+            } else if v.s != 0.0 {
+                dissent_mass += m;
+            }
+        }
+        let dissent = if agree_mass + dissent_mass > 0.0 {
+            dissent_mass / (agree_mass + dissent_mass)
+        } else {
+            0.0
+        };
+        let dissent_factor = (1.0 - p.dissent_penalty * dissent).max(0.0);
+        let c_out = agreement * saturation * est_factor * trust_factor * dissent_factor;
         let s_out = clean(s_out, -1.0, 1.0).unwrap_or(0.0);
         let c_out = clean(c_out, 0.0, 1.0).unwrap_or(0.0);
 
         // Learning: check every non-anchor reporter against the references. A consensus of
         // young identities only teaches slowly (it is what a sybil swarm would produce).
-        let young_factor = if w_est > 0.0 {
-            1.0
+        let (young_factor, benign_check) = if w_est > 0.0 {
+            (1.0, p.consensus_benign_check)
         } else {
-            p.young_consensus_factor
+            (p.young_consensus_factor, p.benign_check_weight)
         };
         for v in &votes {
             if v.anchor {
@@ -677,13 +721,16 @@ impl RoostModel {
                     if sign(cons) == sign(v.s) {
                         ok += m;
                     } else if cons > 0.0 {
-                        bad += m * p.benign_check_weight;
+                        bad += m * benign_check;
                     } else {
                         bad += m;
                     }
                 }
             }
-            self.record(v.peer, ok, bad, 0.0, now);
+            if v.reversed {
+                bad += p.reversed_penalty * amount;
+            }
+            self.record(v.peer, ok, bad, 0.0, 0.0, now);
         }
 
         // Explanation of this opinion.

@@ -97,6 +97,17 @@ pub struct RoostParams {
     pub confidence_scale: f64,
     /// Mean reporter trust at and above which the confidence is not reduced for distrust.
     pub confidence_trust: f64,
+    /// How much the confidence falls per unit share of firm dissent from established,
+    /// unimpeached peers (a disputed question with no reference to settle it).
+    pub dissent_penalty: f64,
+    /// Impeachment mass (strong-reference failures) from which a peer's dissent no longer
+    /// counts as a dispute.
+    pub impeach_min: f64,
+    /// Weight of "accused something the established consensus calls benign" relative to a
+    /// full failure (the young-only consensus uses `benign_check_weight`).
+    pub consensus_benign_check: f64,
+    /// Failure mass per report while a peer keeps an unconfirmed reversed stance.
+    pub reversed_penalty: f64,
     /// Exponent applied to the agreement ratio in the confidence.
     pub agreement_power: f64,
     /// Cap on remembered (peer, IoC) histories; the least recently used are dropped beyond it.
@@ -134,7 +145,7 @@ impl Default for RoostParams {
             overclaim_consistency: 0.9,
             ids_steadiness_prior: 1.0,
             consensus_rate: 0.3,
-            consensus_min: 0.5,
+            consensus_min: 0.2,
             overclaim_margin: 0.2,
             flip_threshold: 0.4,
             history_rate: 0.3,
@@ -143,12 +154,16 @@ impl Default for RoostParams {
             flip_penalty: 4.0,
             flip_to_malicious_factor: 0.3,
             flip_discount: 0.1,
-            flip_memory: 50.0,
+            flip_memory: 500.0,
             ids_penalty: 3.0,
             prior_mass: 0.05,
             confidence_scale: 1.0,
             agreement_power: 2.0,
             confidence_trust: 0.5,
+            dissent_penalty: 8.0,
+            impeach_min: 1.0,
+            consensus_benign_check: 1.0,
+            reversed_penalty: 0.2,
             max_histories: 200_000,
             max_subjects: 100_000,
         }

@@ -50,6 +50,9 @@ pub(crate) struct PeerState {
     pub alerts: u64,
     /// Opinions this peer contributed to.
     pub reports: u64,
+    /// Decayed mass of failures found by strong references (our IDS, anchors, its own
+    /// reversals, overclaims): an impeached peer's dissent does not make an opinion disputed.
+    pub impeached: f64,
     /// Last time the peer was heard of.
     pub last_seen: u64,
 }
@@ -61,6 +64,7 @@ impl PeerState {
             let dt = now - self.updated;
             self.success *= survival(dt, success_half_life);
             self.failure *= survival(dt, failure_half_life);
+            self.impeached *= survival(dt, failure_half_life);
             self.updated = now;
         }
     }
@@ -98,6 +102,8 @@ pub(crate) struct ReportHistory {
     pub flip_at: Option<u64>,
     /// Number of unconfirmed reversals here.
     pub flips: u32,
+    /// Sign of the stance the peer reversed to; while it keeps it, the reversal stands.
+    pub flip_sign: f64,
 }
 
 /// What roost knows about one IoC: the local IDS view and its consistency, and the last

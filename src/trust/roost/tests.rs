@@ -298,6 +298,16 @@ fn arena_all() {
                         println!("  {name}: {}", pick.join(" "));
                     }
                 }
+                if std::env::var("ROOST_PEERS")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    == Some(seed)
+                {
+                    for i in 0..8 {
+                        println!("  {:?}", m.explain_peer(PeerKey::from_index(i)));
+                    }
+                    println!("  {:?}", m.explain(&crate::arena::arena_f::target_ioc(0)));
+                }
                 if std::env::var("ROOST_SEEDLOG").is_ok() {
                     println!(
                         "  seed {seed}: acc_tail {:.3} wrong {:.3}",
