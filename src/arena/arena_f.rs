@@ -274,6 +274,30 @@ pub fn run(
         (0..n_targets).map(|t| conf[last][t]).sum::<f64>() / nt,
     );
     m.insert("ends_wrong".to_owned(), if tdp >= 1.0 { 1.0 } else { 0.0 });
+    // Liars' final trust relative to the honest CCs' (X1/X2/X5: must fall below 0.5).
+    let mean_trust = |pred: &dyn Fn(Behaviour) -> bool| -> f64 {
+        let v: Vec<f64> = joined
+            .iter()
+            .filter(|p| pred(p.kind))
+            .map(|p| model.trust(p.key))
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let cc = mean_trust(&|k| k == Behaviour::CC);
+    let adv = mean_trust(&|k| {
+        matches!(
+            k,
+            Behaviour::MP | Behaviour::ONOFF | Behaviour::PRAISE | Behaviour::BADMOUTH
+        )
+    });
+    m.insert(
+        "adv_trust_ratio".to_owned(),
+        if cc > 0.0 { adv / cc } else { f64::NAN },
+    );
     for (name, s) in &series {
         if name.starts_with("trust_") {
             m.insert(name.clone(), s.last().copied().unwrap_or(f64::NAN));

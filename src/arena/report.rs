@@ -181,7 +181,68 @@ pub fn write_table(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<()
         }
         writeln!(out)?;
     }
-    write_d_summary(out, results)
+    write_d_summary(out, results)?;
+    write_sweep_summary(out, results)
+}
+
+/// F-SW aggregates (trust-arena.md 4.2, target F-e): per pre-trust group, the mean over
+/// populations of tdp and acc_tail, and in how many populations most seeds end correct.
+fn write_sweep_summary(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<(), ArenaError> {
+    for (suffix, label) in [("_pre0", "no pre-trust"), ("_pre2", "2 pre-trusted")] {
+        let group: Vec<&ScenarioResult> = results
+            .iter()
+            .filter(|r| r.scenario.id.starts_with("FSW_") && r.scenario.id.ends_with(suffix))
+            .collect();
+        if group.len() < 2 {
+            continue;
+        }
+        writeln!(
+            out,
+            "== F-SW summary, {label} ({} populations; means of per-population seed means)",
+            group.len()
+        )?;
+        writeln!(
+            out,
+            "{:<28} {:>8} {:>9} {:>14}",
+            "model", "tdp", "acc_tail", "mostly right"
+        )?;
+        let mut names: Vec<&String> = Vec::new();
+        for r in &group {
+            for (n, _) in &r.models {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        for n in names {
+            let (mut tdp, mut tail, mut right, mut count) = (0.0, 0.0, 0usize, 0usize);
+            for r in &group {
+                let Some((_, m)) = r.models.iter().find(|(x, _)| x == n) else {
+                    continue;
+                };
+                let get = |k: &str| m.metrics.get(k).map(|s| s.mean).unwrap_or(f64::NAN);
+                tdp += get("tdp");
+                tail += get("acc_tail");
+                if get("ends_wrong") < 0.5 {
+                    right += 1;
+                }
+                count += 1;
+            }
+            if count == 0 {
+                continue;
+            }
+            let c = count as f64;
+            writeln!(
+                out,
+                "{n:<28} {:>8.3} {:>9.3} {:>9} of {count}",
+                tdp / c,
+                tail / c,
+                right
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// Arena D aggregates: mean, minimum, mean over the liar-majority scenarios, and how many
