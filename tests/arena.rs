@@ -276,3 +276,45 @@ join = 5
         Err(arena::ArenaError::UnknownModel(_))
     ));
 }
+
+#[test]
+fn arena_d_dovecot_matches_the_66_published_cells() {
+    // p2p4slips-experiments presenter.py show_best_params: t = 0.3, w = 0.4 / 0.5 / 0.6.
+    let published: &[(&str, [f64; 3])] = &[
+        ("2A0", [0.9, 0.925, 0.925]),
+        ("2B0", [0.85, 0.825, 0.775]),
+        ("2C1", [0.75, 0.775, 0.75]),
+        ("2C2", [0.75, 0.775, 0.75]),
+        ("2C3", [0.775, 0.775, 0.775]),
+        ("2C4", [0.8, 0.8, 0.775]),
+        ("2C5", [0.85, 0.825, 0.8]),
+        ("2C6", [0.9, 0.875, 0.825]),
+        ("2C7", [0.9, 0.925, 0.85]),
+        ("2C8", [0.9, 0.925, 0.9]),
+        ("3A6", [0.875, 0.825, 0.8]),
+        ("3A7", [0.925, 0.875, 0.825]),
+        ("3A8", [0.925, 0.925, 0.85]),
+        ("3A9", [0.925, 0.925, 0.9]),
+        ("3B6", [0.825, 0.8, 0.775]),
+        ("3B7", [0.85, 0.825, 0.775]),
+        ("3B8", [0.85, 0.825, 0.775]),
+        ("3B9", [0.875, 0.825, 0.775]),
+        ("4A6", [0.8, 0.775, 0.775]),
+        ("4A7", [0.875, 0.85, 0.8]),
+        ("4A8", [0.9, 0.9, 0.85]),
+        ("4A9", [0.9, 0.9, 0.9]),
+    ];
+    let d = scenarios(ArenaKind::D);
+    for (id, want) in published {
+        let s = d.iter().find(|s| s.id == *id).unwrap();
+        let m = arena::evaluate(s, "dovecot", 1).unwrap().metrics;
+        let got = [
+            m["accuracy_w04"].mean,
+            m["accuracy"].mean,
+            m["accuracy_w06"].mean,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-9, "{id}: want {want:?}, got {got:?}");
+        }
+    }
+}
