@@ -235,6 +235,10 @@ pub fn load(args: &ArenaArgs) -> Result<Vec<Scenario>, ArenaError> {
 }
 
 /// Runs the scenarios with their models and returns the results, without printing.
+///
+/// Every (scenario, model) pair is independent, so pairs are spread over the available cores;
+/// results are put back in scenario and model order, so the output does not depend on
+/// scheduling.
 pub fn run_all(args: &ArenaArgs) -> Result<Vec<ScenarioResult>, ArenaError> {
     for m in &args.model {
         if make_model(m).is_none() {
@@ -242,21 +246,62 @@ pub fn run_all(args: &ArenaArgs) -> Result<Vec<ScenarioResult>, ArenaError> {
         }
     }
     let scenarios = load(args)?;
+    let plan: Vec<(u32, Vec<String>)> = scenarios
+        .iter()
+        .map(|s| {
+            let seeds = match s.arena {
+                ArenaKind::D => 1,
+                _ => args.seeds.or(s.seeds).unwrap_or(50).max(1),
+            };
+            (seeds, models_for(s, &args.model))
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = plan
+        .iter()
+        .enumerate()
+        .flat_map(|(si, (_, models))| (0..models.len()).map(move |mi| (si, mi)))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16)
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Option<Result<ModelResult, ArenaError>>>> =
+        std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(si, mi)) = jobs.get(j) else {
+                    break;
+                };
+                let (seeds, models) = &plan[si];
+                let r = evaluate(&scenarios[si], &models[mi], *seeds);
+                if let Ok(mut d) = done.lock() {
+                    d[j] = Some(r);
+                }
+            });
+        }
+    });
+    let mut done = done
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter();
     let mut results = Vec::with_capacity(scenarios.len());
-    for s in scenarios {
-        let seeds = match s.arena {
-            ArenaKind::D => 1,
-            _ => args.seeds.or(s.seeds).unwrap_or(50).max(1),
-        };
-        let mut models = Vec::new();
-        for name in models_for(&s, &args.model) {
-            let r = evaluate(&s, &name, seeds)?;
-            models.push((name, r));
+    for (s, (seeds, models)) in scenarios.into_iter().zip(plan) {
+        let mut out = Vec::with_capacity(models.len());
+        for name in models {
+            let r = done
+                .next()
+                .flatten()
+                .ok_or_else(|| ArenaError::Scenario(s.id.clone(), "a worker stopped".into()))??;
+            out.push((name, r));
         }
         results.push(ScenarioResult {
             scenario: s,
             seeds,
-            models,
+            models: out,
         });
     }
     Ok(results)
