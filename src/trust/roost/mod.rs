@@ -659,10 +659,8 @@ impl RoostModel {
         }
         let denom = mass + p.prior_mass;
         let s_out = if denom > 0.0 { net / denom } else { 0.0 };
-        // Agreement in the same asymmetric terms as S: a quiet "nothing seen" does not
-        // contradict "I was attacked" as much as a firm accusation contradicts praise.
-        let agreement = if mass > 0.0 {
-            (net.abs() / mass).powf(p.agreement_power)
+        let agreement = if sym_mass > 0.0 {
+            (sym_net.abs() / sym_mass).powf(p.agreement_power)
         } else {
             0.0
         };
