@@ -99,7 +99,7 @@ pub fn make_model(name: &str) -> Option<Box<dyn TrustModel>> {
         "dovecot" => Some(Box::new(DovecotModel::new())),
         "dovecot-clamped" => Some(Box::new(DovecotModel::clamped())),
         "ids-only" => Some(Box::new(IdsOnlyModel::new())),
-        // "roost" => Some(Box::new(crate::trust::roost::RoostModel::new())),
+        "roost" => Some(Box::new(crate::trust::roost::RoostModel::new())),
         _ => {
             let spec = name.strip_prefix("fides:")?;
             let cfg = FidesConfig::parse(spec)?;
