@@ -157,7 +157,7 @@ impl Default for RoostParams {
             flip_memory: 500.0,
             ids_penalty: 3.0,
             prior_mass: 0.05,
-            confidence_scale: 1.0,
+            confidence_scale: 0.5,
             agreement_power: 2.0,
             confidence_trust: 0.5,
             dissent_penalty: 8.0,
