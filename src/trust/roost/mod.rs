@@ -659,8 +659,21 @@ impl RoostModel {
         }
         let denom = mass + p.prior_mass;
         let s_out = if denom > 0.0 { net / denom } else { 0.0 };
-        let agreement = if sym_mass > 0.0 {
-            (sym_net.abs() / sym_mass).powf(p.agreement_power)
+        // Agreement among reporters; when the balance says "malicious", quiet benign reports
+        // dissent only as much as they weigh in S ("not attacked" is not "harmless").
+        let (mut ag_net, mut ag_mass) = (0.0, 0.0);
+        for v in &votes {
+            let e = v.weight * v.c * v.s;
+            let e = if v.s > 0.0 && net < 0.0 {
+                p.benign_weight * e
+            } else {
+                e
+            };
+            ag_net += e;
+            ag_mass += e.abs();
+        }
+        let agreement = if ag_mass > 0.0 {
+            (ag_net.abs() / ag_mass).powf(p.agreement_power)
         } else {
             0.0
         };

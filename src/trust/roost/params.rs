@@ -130,7 +130,7 @@ impl Default for RoostParams {
             young_age: 30.0,
             young_confidence: 0.6,
             young_consensus_factor: 0.2,
-            local_weight: 0.5,
+            local_weight: 0.25,
             local_attack_conf: 0.8,
             strong_failure_cut: 0.5,
             benign_weight: 0.5,
