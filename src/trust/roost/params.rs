@@ -143,7 +143,7 @@ impl Default for RoostParams {
             anchor_rate: 1.0,
             overclaim_rate: 8.0,
             overclaim_consistency: 0.9,
-            ids_steadiness_prior: 1.0,
+            ids_steadiness_prior: 3.0,
             consensus_rate: 0.3,
             consensus_min: 0.2,
             overclaim_margin: 0.2,
