@@ -686,24 +686,30 @@ impl RoostModel {
         let trust_factor = (mean_trust / p.confidence_trust.max(1e-9)).min(1.0);
         // Firm dissent from long-known, unimpeached, unreversed peers means the question
         // is disputed and nothing here settles it: do not claim confidence.
-        let (mut agree_mass, mut dissent_mass) = (0.0, 0.0);
-        for v in votes
-            .iter()
-            .filter(|v| !v.fresh && !v.impeached && !v.reversed)
-        {
+        // Newcomers' dissent counts less (`fresh_dissent_penalty`), and a quiet benign report
+        // dissents from a malicious balance only as much as it weighs in S.
+        let (mut agree_mass, mut dissent_mass) = ([0.0; 2], [0.0; 2]);
+        for v in votes.iter().filter(|v| !v.impeached && !v.reversed) {
+            let i = usize::from(v.fresh);
             let m = v.c * v.s.abs();
             if sign(v.s) == sign(s_out) {
-                agree_mass += m;
-            } else if v.s != 0.0 {
-                dissent_mass += m;
+                agree_mass[i] += m;
+            } else if v.s > 0.0 {
+                dissent_mass[i] += p.benign_weight * m;
+            } else if v.s < 0.0 {
+                dissent_mass[i] += m;
             }
         }
-        let dissent = if agree_mass + dissent_mass > 0.0 {
-            dissent_mass / (agree_mass + dissent_mass)
-        } else {
-            0.0
+        let share = |i: usize| {
+            let all = agree_mass[i] + dissent_mass[i];
+            if all > 0.0 {
+                dissent_mass[i] / all
+            } else {
+                0.0
+            }
         };
-        let dissent_factor = (1.0 - p.dissent_penalty * dissent).max(0.0);
+        let dissent_factor = (1.0 - p.dissent_penalty * share(0)).max(0.0)
+            * (1.0 - p.fresh_dissent_penalty * share(1)).max(0.0);
         let c_out = agreement * saturation * est_factor * trust_factor * dissent_factor;
         let s_out = clean(s_out, -1.0, 1.0).unwrap_or(0.0);
         let c_out = clean(c_out, 0.0, 1.0).unwrap_or(0.0);

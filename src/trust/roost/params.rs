@@ -100,6 +100,8 @@ pub struct RoostParams {
     /// How much the confidence falls per unit share of firm dissent from established,
     /// unimpeached peers (a disputed question with no reference to settle it).
     pub dissent_penalty: f64,
+    /// The same for the dissent of peers younger than `young_age`.
+    pub fresh_dissent_penalty: f64,
     /// Impeachment mass (strong-reference failures) from which a peer's dissent no longer
     /// counts as a dispute.
     pub impeach_min: f64,
@@ -161,6 +163,7 @@ impl Default for RoostParams {
             agreement_power: 2.0,
             confidence_trust: 0.5,
             dissent_penalty: 8.0,
+            fresh_dissent_penalty: 2.0,
             impeach_min: 1.0,
             consensus_benign_check: 1.0,
             reversed_penalty: 0.2,
