@@ -3,42 +3,52 @@
 //! **Per-peer trust.** Each peer has a Beta posterior over "its next report is right":
 //! verified successes and failures are added to a prior (1, 1), failures weighted
 //! `failure_weight` times (slow to gain, fast to lose); failures found by a strong reference
-//! (our own IDS being attacked, anchors) also wipe part of the remembered successes. Evidence
-//! fades with time, failures four times slower than successes, so an on-off liar cannot wash
-//! its record between lie windows. A report is *verified* against three references: the local
-//! IDS view of the target, the pre-trusted anchors that reported on the same IoC, and the
-//! leave-one-out consensus of the other reporters (slowly while only young identities make
-//! it, since that is what a sybil swarm would produce). The local view counts only once it
-//! has kept its sign (an IDS that knows nothing produces sign noise), except an attack on us
-//! with high confidence, which is a fact. Checks are asymmetric, following the IDS semantics
-//! "I was attacked" versus "I saw nothing": contradicting a malicious reference is a full
-//! failure, accusing something the reference merely saw as benign is a weak one
-//! (`benign_check_weight`), and praising a target beyond what our own steady IDS view can know
-//! (`overclaim_margin`) is a failure: certainty of innocence is what praise-liars and
-//! badmouthers (who praise the real attacker) give away. Requests, alerts and chatter never
-//! earn trust (X5). What our IDS thinks of a reporter's own IP cuts its weight (Dovecot's 5A
-//! lever, with the sign right).
+//! also wipe part of the remembered successes. Evidence fades with time, failures four times
+//! slower than successes, so an on-off liar cannot wash its record between lie windows.
+//! Requests, alerts and chatter never earn trust (X5). What our IDS thinks of a reporter's own
+//! IP cuts its weight (Dovecot's 5A lever, with the sign right).
+//!
+//! **Verification.** A report is checked against three references. (1) The local IDS view of
+//! the target, used only as far as our IDS has proved steady: per subject (the share of its
+//! s*c mass kept on one side) and as a whole (how often a new view keeps the sign of the
+//! previous view of the same subject), because an IDS that knows nothing produces sign noise.
+//! An attack on us with high confidence is a fact and is used at once. (2) The pre-trusted
+//! anchors that reported on the same IoC. These two are checked *before* aggregating, so a
+//! peer caught now weighs little in this very opinion. (3) The leave-one-out consensus of the
+//! other reporters, after aggregating, slowly while only young identities make it (what a
+//! sybil swarm would produce). Checks are asymmetric, following the IDS semantics "I was
+//! attacked" versus "I saw nothing": contradicting a malicious reference is a full failure;
+//! accusing something our IDS or a young consensus merely saw as benign is a weak one
+//! (`benign_check_weight`); praising a target beyond what our own steady IDS view can know
+//! (`overclaim_margin`) is a failure, since certainty of innocence is what praise-liars and
+//! badmouthers (who praise the real attacker) give away. Failures from strong references,
+//! overclaims and reversals *impeach* a peer.
 //!
 //! **Self-consistency.** For every (peer, IoC) the model keeps a moving average of the peer's
 //! s*c. A firm report whose sign contradicts the peer's own established opinion is a
 //! reversal. Unless the local IDS or the anchors confirm the change (an honest peer following
 //! a real change, X9), a reversal wipes most of the peer's remembered successes, adds failures,
-//! and discounts its reports on that IoC for `flip_memory`: this catches the "malicious peer"
-//! that earns trust and then lies, with no need for an honest majority (F3, F6, X2). Turning
-//! benign-to-malicious is penalised less than the reverse (being attacked after a quiet period
-//! is normal).
+//! and, for as long as the peer keeps the reversed stance (up to `flip_memory`), discounts its
+//! reports on that IoC and keeps adding small failures. This catches the "malicious peer" that
+//! earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
+//! Benign-to-malicious reversals cost less than the reverse (being attacked after a quiet
+//! period is normal). When honest peers all follow a real change nobody confirms, they are all
+//! discounted alike, so the opinion still follows them.
 //!
 //! **Aggregation.** One vote per peer per call, however often it repeats itself (X7). A
-//! report's weight is trust^`trust_exponent`, times the IDS factor of its IP, times the
-//! reliability, times the reversal discount. Young identities (joined less than `young_age`
-//! ago or with less than `young_mass` earned evidence) together hold at most `young_share` of
-//! the weight whenever established peers speak (X3). The score S is the weighted evidence
-//! balance, the local view included in proportion to its steadiness, with benign evidence
-//! weighed `benign_weight` against malicious evidence (D3: in a LAN an attacker hits some hosts
-//! and spares others), shrunk toward 0 when little evidence is at hand. The confidence C is the
-//! product of the agreement among reporters, an evidence-mass saturation, the established
-//! share and the weighted mean trust of the reporters, so an opinion with no, contradicting,
-//! or only untrusted evidence has C near 0 and "unknown" is never mistaken for "benign".
+//! report's weight is trust^`trust_exponent` times the IDS factor of its IP, its reliability
+//! and the reversal discount. Young identities (joined less than `young_age` ago or with less
+//! than `young_mass` earned evidence) together hold at most `young_share` of the weight
+//! whenever established peers speak (X3). The score S is the weighted evidence balance, the
+//! local view included in proportion to its steadiness, with benign evidence weighed
+//! `benign_weight` against malicious evidence (D3: an attacker hits some hosts and spares
+//! others), shrunk toward 0 when little evidence is at hand. The confidence C multiplies the
+//! agreement among reporters, an evidence-mass saturation, the established share, the
+//! reporters' mean trust relative to a neutral newcomer, and a *dispute* factor: firm dissent
+//! from unimpeached, unreversed peers means nothing here settles the question, so C falls
+//! towards 0 (F3': a consistent liar majority from the start cannot be told from an honest
+//! one, and the model then says so instead of being confidently wrong). "Unknown" (C near 0)
+//! is thus never mistaken for "benign".
 //!
 //! **Properties.** Sans-IO and deterministic (ordered maps only, time passed in), explainable
 //! ([`RoostModel::explain`], [`RoostModel::explain_peer`]) and persistent

@@ -51,6 +51,26 @@ fn no_reports_means_unknown_not_benign() {
 }
 
 #[test]
+fn huge_peer_counts_stay_in_range_and_capped() {
+    let mut m = RoostModel::new();
+    for i in 0..4 {
+        m.peer_joined(key(i), Some(0.95), 0);
+    }
+    // 20 000 fresh identities accuse, four anchors praise: the swarm is young, so its
+    // weight is capped and the anchors carry the opinion.
+    let mut reports: Vec<Report> = (4..20_004).map(|i| rep(i, -1.0, 1.0)).collect();
+    for i in 0..4 {
+        reports.push(rep(i, 0.9, 0.9));
+    }
+    let (s, c) = m.opinion(&ip(77), &reports, None, 0);
+    assert!(
+        (-1.0..=1.0).contains(&s) && (0.0..=1.0).contains(&c),
+        "{s} {c}"
+    );
+    assert!(s > 0.0, "the sybil swarm carried the opinion: {s}");
+}
+
+#[test]
 fn liar_majority_that_reverses_itself_is_caught_without_anchor() {
     let mut m = RoostModel::new();
     let out = scripted(&mut m, 2, 6, 50, 120);
