@@ -305,3 +305,89 @@ pub fn run(
     }
     Ok(SeedRun { metrics: m, series })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::scenario;
+
+    /// Says "benign, certain" about everything and trusts everyone fully.
+    struct AlwaysBenign;
+
+    impl TrustModel for AlwaysBenign {
+        fn name(&self) -> String {
+            "always-benign".into()
+        }
+        fn peer_joined(&mut self, _: PeerKey, _: Option<f64>, _: u64) {}
+        fn local_observation(&mut self, _: &Ioc, _: f64, _: f64, _: u64) {}
+        fn peer_address(&mut self, _: PeerKey, _: &Ioc, _: u64) {}
+        fn opinion(&mut self, _: &Ioc, _: &[Report], _: Option<(f64, f64)>, _: u64) -> (f64, f64) {
+            (1.0, 1.0)
+        }
+        fn trust(&self, _: PeerKey) -> f64 {
+            1.0
+        }
+    }
+
+    fn one(text: &str) -> Scenario {
+        scenario::parse(text, "test").unwrap().remove(0)
+    }
+
+    #[test]
+    fn metrics_of_a_constant_answer_are_exact() {
+        let s = one(
+            "[[scenario]]\nid = \"c\"\narena = \"F\"\nclicks = 40\nlie_since = 10\ntail = 5\n\
+             [[scenario.peers]]\nkind = \"CC\"\ncount = 2\n[[scenario.peers]]\nkind = \"MP\"\n",
+        );
+        let r = run(&s, &mut AlwaysBenign, 3).unwrap().metrics;
+        assert_eq!(r["tdp"], 1.0); // (|1 - 1| + |-1 - 1|) / 2
+        assert_eq!(r["mse"], 2.0);
+        assert_eq!(r["acc_post"], 0.5);
+        assert_eq!(r["acc_tail"], 0.5);
+        assert_eq!(r["wrong_mass"], 0.5);
+        assert_eq!(r["recovered"], 0.0);
+        assert!(r["recovery"].is_nan());
+        assert_eq!(r["ends_wrong"], 1.0);
+        // pbdp: CC |0.95 - 1| twice, MP |0.05 - 1| once.
+        assert!((r["pbdp"] - (0.05 + 0.05 + 0.95) / 3.0).abs() < 1e-12);
+        assert_eq!(r["adv_trust_ratio"], 1.0);
+    }
+
+    #[test]
+    fn liars_follow_their_schedule() {
+        // One ONOFF liar (period 3 from click 6) and a model that records its reports.
+        struct Recorder(Vec<(u64, f64)>);
+        impl TrustModel for Recorder {
+            fn name(&self) -> String {
+                "rec".into()
+            }
+            fn peer_joined(&mut self, _: PeerKey, _: Option<f64>, _: u64) {}
+            fn local_observation(&mut self, _: &Ioc, _: f64, _: f64, _: u64) {}
+            fn peer_address(&mut self, _: PeerKey, _: &Ioc, _: u64) {}
+            fn opinion(
+                &mut self,
+                _: &Ioc,
+                r: &[Report],
+                _: Option<(f64, f64)>,
+                now: u64,
+            ) -> (f64, f64) {
+                self.0.extend(r.iter().map(|x| (now, x.s)));
+                (0.0, 0.0)
+            }
+            fn trust(&self, _: PeerKey) -> f64 {
+                0.0
+            }
+        }
+        let s = one(
+            "[[scenario]]\nid = \"o\"\narena = \"X\"\nclicks = 20\nlie_since = 6\nbenign = 1\nmalicious = 0\n\
+             local = \"none\"\n[[scenario.peers]]\nkind = \"ONOFF\"\nperiod = 3\nduplicates = 2\n",
+        );
+        let mut m = Recorder(Vec::new());
+        run(&s, &mut m, 0).unwrap();
+        assert_eq!(m.0.len(), 40);
+        for (k, sc) in m.0 {
+            let lying = k >= 6 && ((k - 6) / 3) % 2 == 0;
+            assert_eq!(sc < 0.0, lying, "click {k}: {sc}");
+        }
+    }
+}
