@@ -465,7 +465,7 @@ impl RoostModel {
                     bad += local_steady * p.local_rate * over * p.overclaim_rate;
                     impeach += local_steady * over;
                 } else {
-                    ok += local_strength * p.local_rate * amount;
+                    ok += local_strength * p.local_rate * amount * p.benign_agree_weight;
                 }
             } else {
                 bad += local_strength * p.local_rate * amount * p.benign_check_weight;

@@ -45,6 +45,9 @@ pub struct RoostParams {
     /// Weight of checks that rest on a benign reference view (local IDS, consensus), relative
     /// to checks against a malicious one: not having been attacked says little.
     pub benign_check_weight: f64,
+    /// Credit for a benign report that matches our steady benign view, relative to a full
+    /// success ("saw nothing either" confirms little).
+    pub benign_agree_weight: f64,
     /// Smallest |s*c| of the local IDS view that counts as evidence at all.
     pub local_min: f64,
     /// Half-life of the local IDS sign-consistency counters.
@@ -137,6 +140,7 @@ impl Default for RoostParams {
             strong_failure_cut: 0.5,
             benign_weight: 0.5,
             benign_check_weight: 0.1,
+            benign_agree_weight: 1.0,
             local_min: 0.1,
             local_consistency_half_life: 20.0,
             local_consistency_prior: 0.05,
@@ -163,7 +167,7 @@ impl Default for RoostParams {
             agreement_power: 2.0,
             confidence_trust: 0.5,
             dissent_penalty: 8.0,
-            fresh_dissent_penalty: 2.0,
+            fresh_dissent_penalty: 3.0,
             impeach_min: 1.0,
             consensus_benign_check: 1.0,
             reversed_penalty: 0.2,
