@@ -121,6 +121,9 @@ struct Vote {
     fresh: bool,
     impeached: bool,
     reversed: bool,
+    /// The report is counted mirrored: the peer turned an accusation into praise with
+    /// nothing to confirm it, so what it said before is the better evidence.
+    inverted: bool,
     anchor: bool,
 }
 
@@ -570,6 +573,7 @@ impl RoostModel {
             h.last_s = s;
             h.last_c = c;
             h.last_at = now;
+            let h_flip_sign = h.flip_sign;
             // A reversal stands while the peer keeps the reversed stance (within flip_memory).
             let reversed = h
                 .flip_at
@@ -599,25 +603,33 @@ impl RoostModel {
             );
             let q = &self.peers[&peer];
             let trust = q.trust(p.prior_success, p.prior_failure);
-            let mut weight = trust.powf(p.trust_exponent);
+            // What the peer's own conduct on the network says: our IDS view of its IP and
+            // its protocol reliability.
+            let mut conduct = 1.0;
             if let Some((is, ic)) = q
                 .address
                 .as_ref()
                 .and_then(|a| self.subjects.get(a))
                 .and_then(|st| st.local)
             {
-                let hit = (p.ids_penalty * (-is).max(0.0) * ic).min(1.0);
-                weight *= 1.0 - hit;
+                conduct *= 1.0 - (p.ids_penalty * (-is).max(0.0) * ic).min(1.0);
             }
             if let Some(rel) = q.reliability {
-                weight *= rel.clamp(0.0, 1.0);
+                conduct *= rel.clamp(0.0, 1.0);
             }
-            if reversed {
-                weight *= p.flip_discount;
-            }
+            let inverted = reversed && h_flip_sign > 0.0 && s > 0.0 && p.inversion_weight > 0.0;
+            let weight = if inverted {
+                // Praise that replaced the peer's own firm accusation: count the accusation,
+                // at a fixed weight (its trust was just cut; the information is about the IoC).
+                conduct * p.inversion_weight
+            } else if reversed {
+                conduct * trust.powf(p.trust_exponent) * p.flip_discount
+            } else {
+                conduct * trust.powf(p.trust_exponent)
+            };
             votes.push(Vote {
                 peer,
-                s,
+                s: if inverted { -s } else { s },
                 c,
                 weight,
                 trust,
@@ -625,6 +637,7 @@ impl RoostModel {
                 fresh: (now.saturating_sub(q.joined) as f64) < p.young_age,
                 impeached: q.impeached >= p.impeach_min,
                 reversed,
+                inverted,
                 anchor: q.pretrust.is_some(),
             });
         }
@@ -738,6 +751,7 @@ impl RoostModel {
             let amount = v.c * v.s.abs();
             let mut ok = 0.0;
             let mut bad = 0.0;
+            let v_s = if v.inverted { -v.s } else { v.s };
             // Leave-one-out consensus of the others.
             let e = v.weight * v.c * v.s;
             let rest_net = sym_net - e;
@@ -747,7 +761,7 @@ impl RoostModel {
                 if cons.abs() >= p.consensus_min {
                     let strength = (cons.abs() - p.consensus_min) / (1.0 - p.consensus_min);
                     let m = strength * p.consensus_rate * amount * young_factor;
-                    if sign(cons) == sign(v.s) {
+                    if sign(cons) == sign(v_s) {
                         ok += m;
                     } else if cons > 0.0 {
                         bad += m * benign_check;

@@ -90,6 +90,9 @@ pub struct RoostParams {
     /// Weight multiplier of a peer's reports on an IoC it reversed itself on, without
     /// confirmation, within the last `flip_memory`.
     pub flip_discount: f64,
+    /// Weight (instead of trust-based) of a standing, unconfirmed accusation-to-praise
+    /// reversal counted as the accusation it replaced; 0 turns the mirroring off.
+    pub inversion_weight: f64,
     /// How long an unconfirmed reversal discounts the peer's reports on that IoC.
     pub flip_memory: f64,
     /// How strongly the local IDS view of a reporter's own IP (attacks on us) cuts its weight.
@@ -161,6 +164,7 @@ impl Default for RoostParams {
             flip_to_malicious_factor: 0.3,
             flip_discount: 0.1,
             flip_memory: 500.0,
+            inversion_weight: 0.3,
             ids_penalty: 3.0,
             prior_mass: 0.05,
             confidence_scale: 0.5,

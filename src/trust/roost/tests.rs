@@ -285,6 +285,8 @@ fn arena_all() {
     let mut d_all = Vec::new();
     let mut d_lm = Vec::new();
     let mut misses = 0;
+    let mut fsw0: Vec<f64> = Vec::new();
+    let mut fsw2: Vec<f64> = Vec::new();
     for sc in builtin_scenarios().unwrap_or_default() {
         if !sc.id.contains(only.as_str()) {
             continue;
@@ -362,6 +364,12 @@ fn arena_all() {
                 }
             }
         }
+        if sc.id.starts_with("FSW") && sc.id.ends_with("pre0") {
+            fsw0.push(sums.get("acc_tail").copied().unwrap_or(0.0));
+        }
+        if sc.id.starts_with("FSW") && sc.id.ends_with("pre2") {
+            fsw2.push(sums.get("tdp").copied().unwrap_or(0.0));
+        }
         if sc.arena == ArenaKind::D {
             let acc = sums.get("accuracy").copied().unwrap_or(0.0);
             d_all.push(acc);
@@ -380,6 +388,20 @@ fn arena_all() {
         println!(
             "ARENA D: mean {mean:.3} min {min:.3} liar-majority {lm:.3} (n={})",
             d_all.len()
+        );
+    }
+    if !fsw0.is_empty() {
+        let m = fsw0.iter().sum::<f64>() / fsw0.len() as f64;
+        println!(
+            "F-SW no pre-trust: mean acc_tail {m:.3} over {} populations (target >= 0.55)",
+            fsw0.len()
+        );
+    }
+    if !fsw2.is_empty() {
+        let m = fsw2.iter().sum::<f64>() / fsw2.len() as f64;
+        println!(
+            "F-SW 2 pre-trusted: mean tdp {m:.3} over {} populations (target <= 0.30)",
+            fsw2.len()
         );
     }
     println!("targets missed: {misses}");
