@@ -318,3 +318,54 @@ fn arena_d_dovecot_matches_the_66_published_cells() {
         }
     }
 }
+
+/// The F-SW sweep aggregates (mean over populations of the 20-seed means) against the study's
+/// table; run with `cargo test --release --test arena -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn arena_fsw_aggregates_reproduce_fides() {
+    let all = arena::builtin_scenarios().unwrap();
+    let groups: [(&str, usize, [(&str, f64, f64); 4]); 2] = [
+        (
+            "_pre0",
+            31,
+            [
+                ("fides:distance/avg/0.0", 1.000, 0.000),
+                ("fides:maxconf/avg/0.0", 1.193, 0.325),
+                ("fides:threshold05/wavg/0.95", 1.214, 0.323),
+                ("fides:threshold07/avg/0.5", 1.193, 0.337),
+            ],
+        ),
+        (
+            "_pre2",
+            19,
+            [
+                ("fides:distance/avg/0.0", 0.431, 1.000),
+                ("fides:maxconf/avg/0.0", 0.745, 0.741),
+                ("fides:threshold05/wavg/0.95", 0.757, 0.730),
+                ("fides:threshold07/avg/0.5", 0.914, 0.585),
+            ],
+        ),
+    ];
+    for (suffix, count, rows) in groups {
+        let pops: Vec<&Scenario> = all
+            .iter()
+            .filter(|s| s.id.starts_with("FSW_") && s.id.ends_with(suffix))
+            .collect();
+        assert_eq!(pops.len(), count);
+        for (model, tdp_ref, tail_ref) in rows {
+            let (mut tdp, mut tail) = (0.0, 0.0);
+            for s in &pops {
+                let m = arena::evaluate(s, model, 20).unwrap().metrics;
+                tdp += m["tdp"].mean;
+                tail += m["acc_tail"].mean;
+            }
+            let (tdp, tail) = (tdp / count as f64, tail / count as f64);
+            println!(
+                "F-SW{suffix} {model}: tdp {tdp:.3} (ref {tdp_ref}), acc_tail {tail:.3} (ref {tail_ref})"
+            );
+            assert!((tdp - tdp_ref).abs() <= 0.05, "{model} tdp {tdp}");
+            assert!((tail - tail_ref).abs() <= 0.05, "{model} acc_tail {tail}");
+        }
+    }
+}
