@@ -573,7 +573,9 @@ impl RoostModel {
             h.last_s = s;
             h.last_c = c;
             h.last_at = now;
-            let h_flip_sign = h.flip_sign;
+            // Only a first reversal is mirrored: a peer that keeps switching (on-off) has no
+            // stance worth recovering.
+            let h_flip_sign = if h.flips == 1 { h.flip_sign } else { 0.0 };
             // A reversal stands while the peer keeps the reversed stance (within flip_memory).
             let reversed = h
                 .flip_at
