@@ -319,13 +319,16 @@ fn arena_d_dovecot_matches_the_66_published_cells() {
     }
 }
 
+/// (id suffix, population count, [(model, reference tdp, reference acc_tail)]).
+type SweepGroup = (&'static str, usize, [(&'static str, f64, f64); 4]);
+
 /// The F-SW sweep aggregates (mean over populations of the 20-seed means) against the study's
 /// table; run with `cargo test --release --test arena -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn arena_fsw_aggregates_reproduce_fides() {
     let all = arena::builtin_scenarios().unwrap();
-    let groups: [(&str, usize, [(&str, f64, f64); 4]); 2] = [
+    let groups: [SweepGroup; 2] = [
         (
             "_pre0",
             31,
