@@ -131,6 +131,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run trust models through the arena scenarios and score them against the targets.
+    Arena(roost::arena::ArenaArgs),
     /// Print this node's PeerId.
     Id {
         /// Data directory (see `run`).
@@ -266,6 +268,9 @@ fn main() -> ExitCode {
         Command::Stop(t) => call(&t, ControlRequest::Shutdown, CALL_TIMEOUT),
         Command::Keygen { data_dir, force } => keygen(data_dir, force).map_err(|e| e.to_string()),
         Command::Id { data_dir, json } => id(data_dir, json).map_err(|e| e.to_string()),
+        Command::Arena(args) => {
+            roost::arena::run(&args, &mut std::io::stdout().lock()).map_err(|e| e.to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

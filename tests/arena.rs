@@ -1,0 +1,374 @@
+//! The trust arena against its reference numbers: Arena D exactly (all 53 scenarios, every
+//! model in `dovecot-arena-reference.json`), Arena F within ±0.05 of the Fides means, and
+//! determinism of the seeded engine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use roost::arena::{self, ArenaArgs, ArenaKind, Scenario};
+
+/// The reference file lives in the shared directory beside the clone (`../shared`); a
+/// worktree one level deeper finds it at `../../shared`. Missing file = failed test.
+fn reference_path() -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        base.join("../shared/dovecot-arena-reference.json"),
+        base.join("../../shared/dovecot-arena-reference.json"),
+    ];
+    for c in &candidates {
+        if c.exists() {
+            return c.clone();
+        }
+    }
+    panic!(
+        "dovecot-arena-reference.json not found at {:?}; the arena reference must be present",
+        candidates
+    );
+}
+
+fn reference() -> BTreeMap<String, BTreeMap<String, f64>> {
+    let text = std::fs::read_to_string(reference_path()).expect("read reference");
+    serde_json::from_str(&text).expect("parse reference")
+}
+
+fn reference_model_name(key: &str) -> Option<String> {
+    match key {
+        "dovecot" => Some("dovecot".into()),
+        "ids_only" => Some("ids-only".into()),
+        "ideal_honest_avg" | "oracle" => None,
+        k => Some(format!("fides:{k}")),
+    }
+}
+
+fn scenarios(arena_kind: ArenaKind) -> Vec<Scenario> {
+    arena::builtin_scenarios()
+        .expect("built-in scenarios parse")
+        .into_iter()
+        .filter(|s| s.arena == arena_kind)
+        .collect()
+}
+
+#[test]
+fn arena_d_reproduces_every_reference_cell_exactly() {
+    let refs = reference();
+    let d = scenarios(ArenaKind::D);
+    assert_eq!(d.len(), 53);
+    assert_eq!(refs.len(), 53);
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for s in &d {
+        let cells = refs
+            .get(&s.id)
+            .unwrap_or_else(|| panic!("{} not in reference", s.id));
+        for (key, want) in cells {
+            let Some(model) = reference_model_name(key) else {
+                continue;
+            };
+            let got = arena::evaluate(s, &model, 1).expect("run").metrics["accuracy"].mean;
+            checked += 1;
+            if (got - want).abs() > 1e-9 {
+                mismatches.push(format!("{} {model}: want {want}, got {got}", s.id));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "mismatches:\n{}",
+        mismatches.join("\n")
+    );
+    // 53 scenarios x (Dovecot, IDS-only and six Fides setups).
+    assert_eq!(checked, 53 * 8);
+}
+
+#[test]
+fn arena_d_dovecot_aggregates_match_the_study() {
+    let d = scenarios(ArenaKind::D);
+    let acc: Vec<f64> = d
+        .iter()
+        .map(|s| arena::evaluate(s, "dovecot", 1).unwrap().metrics["accuracy"].mean)
+        .collect();
+    let mean = acc.iter().sum::<f64>() / acc.len() as f64;
+    let min = acc.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!((mean - 0.784).abs() < 0.0005, "mean {mean}");
+    assert!((min - 0.300).abs() < 1e-9, "min {min}");
+    assert_eq!(acc.iter().filter(|&&a| a < 0.75 - 1e-9).count(), 9);
+}
+
+#[test]
+fn arena_d_ids_only_is_the_floor_everywhere() {
+    for s in scenarios(ArenaKind::D) {
+        let m = arena::evaluate(&s, "ids-only", 1).unwrap();
+        for k in ["accuracy", "accuracy_w04", "accuracy_w06"] {
+            assert!((m.metrics[k].mean - 0.75).abs() < 1e-12, "{} {k}", s.id);
+        }
+    }
+}
+
+/// Checks tdp and acc_post means against the scenario's reference numbers.
+fn check_f(ids: &[&str], models: &[&str], seeds: u32, tol: f64) -> Vec<String> {
+    let all = arena::builtin_scenarios().unwrap();
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for id in ids {
+        let s = all.iter().find(|s| s.id == *id).expect("scenario exists");
+        for (model, refs) in &s.reference {
+            if !models.is_empty() && !models.contains(&model.as_str()) {
+                continue;
+            }
+            let r = arena::evaluate(s, model, seeds).unwrap();
+            for metric in ["tdp", "acc_post"] {
+                let Some(want) = refs.get(metric) else {
+                    continue;
+                };
+                let got = r.metrics[metric].mean;
+                let line = format!("{id} {model} {metric}: reference {want:.3}, arena {got:.3}");
+                if (got - want).abs() > tol {
+                    failures.push(line.clone());
+                }
+                report.push(line);
+            }
+        }
+    }
+    for l in &report {
+        println!("{l}");
+    }
+    assert!(
+        failures.is_empty(),
+        "outside ±{tol}:\n{}",
+        failures.join("\n")
+    );
+    report
+}
+
+#[test]
+fn arena_f_reproduces_fides_quickly() {
+    // Few seeds in debug builds; the stable rows (sd <= 0.03) stay well within ±0.05.
+    let n = check_f(
+        &[
+            "F2_2CCpre_6MP_lie25",
+            "F5_6CC_2MP_lie50",
+            "F3_2CC_6MP_lie50",
+        ],
+        &[
+            "fides:distance/avg/0.0",
+            "fides:distance/avg/0.5",
+            "fides:threshold05/wavg/0.95",
+            "fides:threshold07/avg/0.5",
+        ],
+        8,
+        0.05,
+    );
+    assert!(n.len() >= 10);
+}
+
+/// The full reproduction at 50 seeds (30 for Arena X); run with
+/// `cargo test --release --test arena -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn arena_f_reproduces_fides_at_50_seeds() {
+    let all = arena::builtin_scenarios().unwrap();
+    let f: Vec<&str> = all
+        .iter()
+        .filter(|s| s.arena == ArenaKind::F && !s.id.starts_with("FSW"))
+        .map(|s| s.id.as_str())
+        .collect();
+    check_f(&f, &[], 50, 0.05);
+    check_f(&["X1_camouflage", "X4_local_knowledge"], &[], 30, 0.05);
+}
+
+fn json_of(args: &ArenaArgs) -> String {
+    let mut out = Vec::new();
+    arena::run(args, &mut out).expect("arena runs");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn seeded_arena_is_deterministic_and_follows_the_contract() {
+    let args = ArenaArgs {
+        seeds: Some(3),
+        model: vec!["dovecot".into(), "fides:maxconf/avg/0.0".into()],
+        only: Some("X2_onoff".into()),
+        json: true,
+        ..Default::default()
+    };
+    let a = json_of(&args);
+    let b = json_of(&args);
+    assert_eq!(a, b);
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let sc = &v["scenarios"][0];
+    assert_eq!(sc["id"], "X2_onoff");
+    assert_eq!(sc["arena"], "X");
+    assert_eq!(sc["seeds"], 3);
+    let tdp = &sc["models"]["fides:maxconf/avg/0.0"]["tdp"];
+    assert!(tdp["mean"].as_f64().is_some() && tdp["sd"].as_f64().is_some());
+    // Another seed count draws other numbers.
+    let c = json_of(&ArenaArgs {
+        seeds: Some(4),
+        ..args
+    });
+    assert_ne!(a, c);
+}
+
+#[test]
+fn a_new_scenario_needs_only_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[scenario]]
+id = "tiny"
+arena = "X"
+clicks = 30
+lie_since = 10
+benign = 2
+malicious = 1
+target = [{ metric = "acc_tail", op = ">=", value = 0.5 }]
+[[scenario.peers]]
+kind = "CC"
+count = 3
+[[scenario.peers]]
+kind = "ONOFF"
+count = 2
+period = 5
+duplicates = 2
+requests = 1
+alerts = 1
+[[scenario.peers]]
+kind = "PRAISE"
+join = 5
+"#,
+    )
+    .unwrap();
+    let csv = dir.path().join("csv");
+    let args = ArenaArgs {
+        scenario: vec![path.clone()],
+        seeds: Some(2),
+        model: vec![
+            "dovecot".into(),
+            "ids-only".into(),
+            "fides:local/stdev/0.5".into(),
+        ],
+        csv: Some(csv.clone()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    arena::run(&args, &mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(table.contains("== tiny"), "{table}");
+    assert!(table.contains("fides:local/stdev/0.5"), "{table}");
+    let series = std::fs::read_to_string(csv.join("tiny.csv")).unwrap();
+    assert!(series.starts_with("model,click,series,value"));
+    assert!(series.contains("dovecot,29,trust_PRAISE,"));
+
+    // Bad input is an error, never a panic.
+    std::fs::write(&path, "[[scenario]]\nid = \"x\"\narena = \"F\"\n").unwrap();
+    assert!(arena::run(&args, &mut Vec::new()).is_err());
+    std::fs::write(&path, "not toml [").unwrap();
+    assert!(arena::run(&args, &mut Vec::new()).is_err());
+    let unknown = ArenaArgs {
+        model: vec!["nope".into()],
+        only: Some("2A0".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        arena::run(&unknown, &mut Vec::new()),
+        Err(arena::ArenaError::UnknownModel(_))
+    ));
+}
+
+#[test]
+fn arena_d_dovecot_matches_the_66_published_cells() {
+    // p2p4slips-experiments presenter.py show_best_params: t = 0.3, w = 0.4 / 0.5 / 0.6.
+    let published: &[(&str, [f64; 3])] = &[
+        ("2A0", [0.9, 0.925, 0.925]),
+        ("2B0", [0.85, 0.825, 0.775]),
+        ("2C1", [0.75, 0.775, 0.75]),
+        ("2C2", [0.75, 0.775, 0.75]),
+        ("2C3", [0.775, 0.775, 0.775]),
+        ("2C4", [0.8, 0.8, 0.775]),
+        ("2C5", [0.85, 0.825, 0.8]),
+        ("2C6", [0.9, 0.875, 0.825]),
+        ("2C7", [0.9, 0.925, 0.85]),
+        ("2C8", [0.9, 0.925, 0.9]),
+        ("3A6", [0.875, 0.825, 0.8]),
+        ("3A7", [0.925, 0.875, 0.825]),
+        ("3A8", [0.925, 0.925, 0.85]),
+        ("3A9", [0.925, 0.925, 0.9]),
+        ("3B6", [0.825, 0.8, 0.775]),
+        ("3B7", [0.85, 0.825, 0.775]),
+        ("3B8", [0.85, 0.825, 0.775]),
+        ("3B9", [0.875, 0.825, 0.775]),
+        ("4A6", [0.8, 0.775, 0.775]),
+        ("4A7", [0.875, 0.85, 0.8]),
+        ("4A8", [0.9, 0.9, 0.85]),
+        ("4A9", [0.9, 0.9, 0.9]),
+    ];
+    let d = scenarios(ArenaKind::D);
+    for (id, want) in published {
+        let s = d.iter().find(|s| s.id == *id).unwrap();
+        let m = arena::evaluate(s, "dovecot", 1).unwrap().metrics;
+        let got = [
+            m["accuracy_w04"].mean,
+            m["accuracy"].mean,
+            m["accuracy_w06"].mean,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-9, "{id}: want {want:?}, got {got:?}");
+        }
+    }
+}
+
+/// (id suffix, population count, [(model, reference tdp, reference acc_tail)]).
+type SweepGroup = (&'static str, usize, [(&'static str, f64, f64); 4]);
+
+/// The F-SW sweep aggregates (mean over populations of the 20-seed means) against the study's
+/// table; run with `cargo test --release --test arena -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn arena_fsw_aggregates_reproduce_fides() {
+    let all = arena::builtin_scenarios().unwrap();
+    let groups: [SweepGroup; 2] = [
+        (
+            "_pre0",
+            31,
+            [
+                ("fides:distance/avg/0.0", 1.000, 0.000),
+                ("fides:maxconf/avg/0.0", 1.193, 0.325),
+                ("fides:threshold05/wavg/0.95", 1.214, 0.323),
+                ("fides:threshold07/avg/0.5", 1.193, 0.337),
+            ],
+        ),
+        (
+            "_pre2",
+            19,
+            [
+                ("fides:distance/avg/0.0", 0.431, 1.000),
+                ("fides:maxconf/avg/0.0", 0.745, 0.741),
+                ("fides:threshold05/wavg/0.95", 0.757, 0.730),
+                ("fides:threshold07/avg/0.5", 0.914, 0.585),
+            ],
+        ),
+    ];
+    for (suffix, count, rows) in groups {
+        let pops: Vec<&Scenario> = all
+            .iter()
+            .filter(|s| s.id.starts_with("FSW_") && s.id.ends_with(suffix))
+            .collect();
+        assert_eq!(pops.len(), count);
+        for (model, tdp_ref, tail_ref) in rows {
+            let (mut tdp, mut tail) = (0.0, 0.0);
+            for s in &pops {
+                let m = arena::evaluate(s, model, 20).unwrap().metrics;
+                tdp += m["tdp"].mean;
+                tail += m["acc_tail"].mean;
+            }
+            let (tdp, tail) = (tdp / count as f64, tail / count as f64);
+            println!(
+                "F-SW{suffix} {model}: tdp {tdp:.3} (ref {tdp_ref}), acc_tail {tail:.3} (ref {tail_ref})"
+            );
+            assert!((tdp - tdp_ref).abs() <= 0.05, "{model} tdp {tdp}");
+            assert!((tail - tail_ref).abs() <= 0.05, "{model} acc_tail {tail}");
+        }
+    }
+}
