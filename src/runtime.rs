@@ -30,6 +30,8 @@ use crate::store::{
 pub const DATABASE_NAME: &str = "roost.db";
 /// How often retention pruning runs.
 const PRUNE_EVERY_MS: u64 = 3_600_000;
+/// How often the trust model's state is saved (and at shutdown).
+const TRUST_SAVE_EVERY_MS: u64 = 60_000;
 /// Capacity of the channel from the network thread (a full channel is a counted drop there).
 const NET_INBOUND: usize = 1024;
 /// Capacity of the channel from the control socket.
@@ -181,6 +183,23 @@ fn report_record(
     }
 }
 
+/// The trust model as it was saved, or a fresh one. A state that cannot be decoded is logged
+/// and replaced: trust is learned again, which is better than a daemon that cannot start.
+fn load_trust(store: &Store) -> crate::trust::roost::RoostModel {
+    use crate::trust::roost::RoostModel;
+    match store.load_trust_state() {
+        Ok(Some(bytes)) => RoostModel::from_bytes(&bytes).unwrap_or_else(|e| {
+            warn!(error = %e, "saved trust state unusable; starting with fresh trust");
+            RoostModel::new()
+        }),
+        Ok(None) => RoostModel::new(),
+        Err(e) => {
+            warn!(error = %e, "cannot read the saved trust state; starting with fresh trust");
+            RoostModel::new()
+        }
+    }
+}
+
 /// Turns an operator's request into a node command, or an error message for the operator.
 /// This is the one place where CLI text becomes validated `Ioc` and `Evaluation` values.
 pub fn command_for(req: &ControlRequest) -> Result<Command, String> {
@@ -222,9 +241,24 @@ struct Driver {
     remember_ms: u64,
     mode: &'static str,
     reads: Option<Store>,
+    saved_trust: Option<Vec<u8>>,
 }
 
 impl Driver {
+    /// Persists the trust model's state when it changed since the last save.
+    fn save_trust(&mut self) {
+        let Some(bytes) = self.node.judge_snapshot() else {
+            return;
+        };
+        if self.saved_trust.as_deref() == Some(bytes.as_slice()) {
+            return;
+        }
+        match self.store.submit(StoreOp::PutTrustState(bytes.clone())) {
+            Ok(()) => self.saved_trust = Some(bytes),
+            Err(e) => warn!(error = %e, "cannot save the trust state"),
+        }
+    }
+
     fn drain(&mut self) {
         while let Some(action) = self.node.poll_action() {
             match action {
@@ -348,6 +382,7 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
         .into_iter()
         .map(known_peer)
         .collect();
+    let trust = load_trust(&store);
     let reads = Store::open(&db_path).ok();
     let (store_handle, store_thread) = StoreWriter::from_store(store, WriterConfig::default())?;
 
@@ -359,7 +394,7 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
     let mut seed = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
     let remember_ms = node_cfg.remember_ms;
-    let node = Node::new(
+    let mut node = Node::new(
         node_cfg,
         identity.signing_key().clone(),
         epoch,
@@ -367,6 +402,7 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
         u64::from_le_bytes(seed),
         start,
     );
+    node.set_judge(Box::new(crate::trust::judge::TrustJudge::new(trust)));
     info!(
         id = %identity.peer_id(),
         network = %cfg.network,
@@ -387,9 +423,11 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
         remember_ms,
         mode: cfg.redis.mode.as_str(),
         reads,
+        saved_trust: None,
     };
     let retention_ms = u64::from(cfg.retention.reports_days) * 24 * 3600 * 1000;
     let mut next_prune = start;
+    let mut next_trust_save = start + TRUST_SAVE_EVERY_MS;
 
     loop {
         d.drain();
@@ -404,7 +442,16 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
                 let _ = d.store.submit(op);
             }
         }
-        let deadline = d.node.poll_timeout().unwrap_or(now + 1_000).min(next_prune);
+        if now >= next_trust_save {
+            next_trust_save = now + TRUST_SAVE_EVERY_MS;
+            d.save_trust();
+        }
+        let deadline = d
+            .node
+            .poll_timeout()
+            .unwrap_or(now + 1_000)
+            .min(next_prune)
+            .min(next_trust_save);
         let wait = Duration::from_millis(deadline.saturating_sub(now));
         select! {
             recv(net_rx) -> ev => match ev {
@@ -431,6 +478,7 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
 
     d.node.shutdown(now_ms());
     d.drain();
+    d.save_trust();
     for (_, tx) in std::mem::take(&mut d.pending) {
         let _ = tx.send(ControlResponse::err("the daemon is shutting down"));
     }

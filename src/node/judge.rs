@@ -37,6 +37,12 @@ pub trait Judge {
 
     /// How much the model trusts what this peer says, in [0, 1] (shown by `roost peers`).
     fn trust(&self, peer: &[u8; 32]) -> f64;
+
+    /// The model's state as bytes for the store, so trust survives restarts; `None` for
+    /// models without memory.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Confidence-and-reliability-weighted mean. Own detections count with reliability 1. Has no

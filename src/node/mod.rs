@@ -164,6 +164,11 @@ impl Node {
         }
     }
 
+    /// The trust model's state for the store (see [`Judge::snapshot`]).
+    pub fn judge_snapshot(&self) -> Option<Vec<u8>> {
+        self.judge.snapshot()
+    }
+
     /// Replaces the trust model (the runtime plugs the `trust/` model in through an adapter).
     pub fn set_judge(&mut self, judge: Box<dyn Judge + Send>) {
         self.judge = judge;

@@ -10,6 +10,7 @@
 pub mod dovecot;
 pub mod fides;
 pub mod ids_only;
+pub mod judge;
 pub mod model;
 pub mod roost;
 

@@ -1,0 +1,170 @@
+//! The adapter that lets the node consult a [`TrustModel`] through its [`Judge`] seam.
+//!
+//! The node speaks Slips' convention (threat in [0, 1], 1 = malicious, milliseconds); trust
+//! models speak the arena's (S in [-1, 1], -1 = malicious, seconds). This is the one place
+//! where the two meet, so the sign mistake the study found in Dovecot cannot creep in
+//! elsewhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ioc::{Evaluation, Ioc};
+use crate::node::{Judge, PeerAnswer, ReportKind};
+
+use super::model::{PeerKey, Report, TrustModel};
+use super::roost::RoostModel;
+
+/// Most IoCs whose last aggregate is remembered (to avoid learning twice from one input).
+const MAX_REMEMBERED: usize = 4096;
+
+/// The roost trust model seen as a node [`Judge`] (production uses no other model; the
+/// baselines live in the arena).
+pub struct TrustJudge {
+    model: RoostModel,
+    joined: BTreeSet<[u8; 32]>,
+    /// Per IoC, the inputs of the last aggregate and its result: asking the same question
+    /// twice (e.g. `roost opinion` after `roost ask`) must not count the same evidence twice.
+    last: BTreeMap<Ioc, (Vec<u64>, Option<Evaluation>)>,
+}
+
+impl TrustJudge {
+    /// Wraps a model.
+    pub fn new(model: RoostModel) -> Self {
+        TrustJudge {
+            model,
+            joined: BTreeSet::new(),
+            last: BTreeMap::new(),
+        }
+    }
+
+    /// The wrapped model.
+    pub fn model(&self) -> &RoostModel {
+        &self.model
+    }
+
+    fn join(&mut self, peer: [u8; 32], now_s: u64) {
+        if self.joined.insert(peer) {
+            self.model.peer_joined(PeerKey(peer), None, now_s);
+        }
+    }
+}
+
+/// Converts a threat in [0, 1] (1 = malicious) to a score in [-1, 1] (-1 = malicious).
+pub fn score_of(e: &Evaluation) -> f64 {
+    e.to_score()
+}
+
+/// Converts a model's (S, C) back to an evaluation; `None` when it is not a finite opinion.
+pub fn evaluation_of(s: f64, c: f64) -> Option<Evaluation> {
+    if !(s.is_finite() && c.is_finite()) {
+        return None;
+    }
+    Evaluation::new(((1.0 - s) / 2.0).clamp(0.0, 1.0), c.clamp(0.0, 1.0)).ok()
+}
+
+impl Judge for TrustJudge {
+    fn observe(&mut self, peer: [u8; 32], _ioc: &Ioc, _ev: Evaluation, _k: ReportKind, now: u64) {
+        // Evidence is weighed when an opinion is formed; here we only make the peer known.
+        self.join(peer, now / 1000);
+    }
+
+    fn aggregate(
+        &mut self,
+        ioc: &Ioc,
+        answers: &[PeerAnswer],
+        own: Option<Evaluation>,
+        now_ms: u64,
+    ) -> Option<Evaluation> {
+        if answers.is_empty() && own.is_none() {
+            return None;
+        }
+        let now = now_ms / 1000;
+        let mut fingerprint: Vec<u64> = Vec::with_capacity(answers.len() * 3 + 2);
+        for a in answers {
+            fingerprint.push(u64::from_le_bytes(
+                a.peer[..8].try_into().unwrap_or([0; 8]),
+            ));
+            fingerprint.push(a.evaluation.threat().to_bits());
+            fingerprint.push(a.evaluation.confidence().to_bits());
+        }
+        if let Some(o) = own {
+            fingerprint.push(o.threat().to_bits());
+            fingerprint.push(o.confidence().to_bits());
+        }
+        if let Some((prev, result)) = self.last.get(ioc) {
+            if *prev == fingerprint {
+                return *result;
+            }
+        }
+        let mut reports = Vec::with_capacity(answers.len());
+        for a in answers {
+            self.join(a.peer, now);
+            self.model
+                .peer_reliability(PeerKey(a.peer), a.reliability.clamp(0.0, 1.0), now);
+            reports.push(Report {
+                peer: PeerKey(a.peer),
+                s: score_of(&a.evaluation),
+                c: a.evaluation.confidence(),
+            });
+        }
+        let local = own.map(|e| (score_of(&e), e.confidence()));
+        if let Some((s, c)) = local {
+            self.model.local_observation(ioc, s, c, now);
+        }
+        let (s, c) = self.model.opinion(ioc, &reports, local, now);
+        let result = evaluation_of(s, c);
+        if self.last.len() >= MAX_REMEMBERED {
+            if let Some(k) = self.last.keys().next().cloned() {
+                self.last.remove(&k);
+            }
+        }
+        self.last.insert(ioc.clone(), (fingerprint, result));
+        result
+    }
+
+    fn trust(&self, peer: &[u8; 32]) -> f64 {
+        self.model.trust(PeerKey(*peer))
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(self.model.to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(i: u8, threat: f64, conf: f64) -> PeerAnswer {
+        PeerAnswer {
+            peer: [i; 32],
+            reliability: 1.0,
+            evaluation: Evaluation::new(threat, conf).unwrap(),
+        }
+    }
+
+    #[test]
+    fn conventions_meet_here() {
+        assert_eq!(evaluation_of(-1.0, 1.0).unwrap().threat(), 1.0);
+        assert_eq!(evaluation_of(1.0, 0.5).unwrap().threat(), 0.0);
+        assert!(evaluation_of(f64::NAN, 0.5).is_none());
+        let e = Evaluation::new(0.9, 0.8).unwrap();
+        assert!((score_of(&e) + 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nobody_knew_is_none_and_malicious_stays_malicious() {
+        let mut j = TrustJudge::new(RoostModel::new());
+        let ioc: Ioc = "10.0.0.1".parse().unwrap();
+        assert!(j.aggregate(&ioc, &[], None, 1_000).is_none());
+        let own = Evaluation::new(0.9, 0.9).unwrap();
+        let got = j
+            .aggregate(&ioc, &[answer(1, 0.9, 0.9)], Some(own), 2_000)
+            .unwrap();
+        assert!(got.threat() > 0.5, "{got:?}");
+        // The same question twice gives the same answer and does not learn twice.
+        let again = j
+            .aggregate(&ioc, &[answer(1, 0.9, 0.9)], Some(own), 3_000)
+            .unwrap();
+        assert_eq!(got, again);
+    }
+}
