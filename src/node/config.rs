@@ -53,6 +53,9 @@ pub struct NodeConfig {
     pub tick_ms: u64,
     /// An ask gives up waiting for answers after this long.
     pub ask_deadline_ms: u64,
+    /// Peers that have not answered this long after the Query get it again by unicast (once),
+    /// so that one lost datagram does not cost an answer. 0 disables the retry.
+    pub ask_retry_ms: u64,
     /// A completed ask is served again from cache to asks that arrive within this long.
     pub ask_cache_ms: u64,
     /// A second Report or Blame from the same peer about the same IoC within this window is a
@@ -100,6 +103,7 @@ impl Default for NodeConfig {
             remember_ms: 30 * 24 * 3600 * 1000,
             tick_ms: 1_000,
             ask_deadline_ms: 3_000,
+            ask_retry_ms: 1_500,
             ask_cache_ms: 10_000,
             dedup_window_ms: 300_000,
             time_tolerance_ms: DEFAULT_TIME_TOLERANCE_MS,
