@@ -224,3 +224,35 @@ fn pigeon_mode_lets_slips_answer() {
         Some((_, _, Response::Error(_)))
     ));
 }
+
+#[test]
+fn under_loss_a_unicast_retry_recovers_answers() {
+    let run = |retry: u64| {
+        let node_cfg = NodeConfig {
+            ask_retry_ms: retry,
+            ..cfg()
+        };
+        let mut sim = Sim::new(SimConfig {
+            seed: 16,
+            loss: 0.2,
+            delay_ms: 5,
+            ..SimConfig::default()
+        });
+        for _ in 0..30 {
+            sim.add_node(node_cfg.clone());
+        }
+        sim.run_until(sim.now() + 15_000);
+        sim.command(NodeIdx(0), Command::Ask { ioc: ioc() });
+        sim.run_until(sim.now() + 5_000);
+        let r = asks(sim.take_replies(NodeIdx(0))).remove(0).2;
+        let retried = sim.node(NodeIdx(0)).unwrap().stats().queries_retried;
+        (r.asked, r.answered, retried)
+    };
+    let (asked0, without, retried0) = run(0);
+    let (asked1, with, retried1) = run(1_500);
+    eprintln!("20 % loss: {without}/{asked0} answers without retry, {with}/{asked1} with");
+    assert_eq!(retried0, 0);
+    assert!(retried1 > 0);
+    assert!(with > without);
+    assert!(with as f64 >= 0.85 * asked1 as f64);
+}

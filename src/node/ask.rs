@@ -19,6 +19,9 @@ pub(crate) struct PendingAsk {
     pub ioc: Ioc,
     pub started_ms: u64,
     pub deadline_ms: u64,
+    /// When the Query is sent again to the peers still waited for (None: done or disabled).
+    pub retry_ms: Option<u64>,
+    pub request: u64,
     /// Active peers when the Query went out that have not answered yet.
     pub waiting: BTreeSet<[u8; 32]>,
     pub asked: usize,
@@ -84,6 +87,10 @@ impl Node {
             ioc: ioc.clone(),
             started_ms: now_ms,
             deadline_ms: now_ms + self.cfg.ask_deadline_ms,
+            retry_ms: (self.cfg.ask_retry_ms > 0
+                && self.cfg.ask_retry_ms < self.cfg.ask_deadline_ms)
+                .then(|| now_ms + self.cfg.ask_retry_ms),
+            request,
             asked: waiting.len(),
             waiting,
             answers: Vec::new(),
@@ -160,6 +167,26 @@ impl Node {
     }
 
     pub(super) fn expire_asks(&mut self, now_ms: u64) {
+        let mut resend = Vec::new();
+        for ask in self.asks.values_mut() {
+            if ask.retry_ms.is_some_and(|t| t <= now_ms) {
+                ask.retry_ms = None;
+                for k in &ask.waiting {
+                    resend.push((*k, ask.request, ask.ioc.clone()));
+                }
+            }
+        }
+        for (k, request, ioc) in resend {
+            let Some(addr) = self.peers.get(&k).and_then(|p| p.addr) else {
+                continue;
+            };
+            self.stats.queries_retried += 1;
+            self.send(
+                now_ms,
+                Dest::Unicast(addr),
+                &Message::Query(Query { request, ioc }),
+            );
+        }
         let due: Vec<u64> = self
             .asks
             .iter()

@@ -219,7 +219,11 @@ impl Node {
         if self.shut_down {
             return None;
         }
-        let asks = self.asks.values().map(|a| a.deadline_ms).min();
+        let asks = self
+            .asks
+            .values()
+            .map(|a| a.retry_ms.map_or(a.deadline_ms, |r| r.min(a.deadline_ms)))
+            .min();
         let t = self.next_announce_ms.min(self.next_tick_ms);
         Some(asks.map_or(t, |a| a.min(t)))
     }

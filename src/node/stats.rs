@@ -20,6 +20,8 @@ pub struct Stats {
     pub announce_replies: u64,
     /// Queries sent for asks.
     pub queries_sent: u64,
+    /// Queries sent again by unicast to peers that had not answered by the retry time.
+    pub queries_retried: u64,
     /// Asks that joined a Query already in flight for the same IoC.
     pub asks_coalesced: u64,
     /// Asks served from the answer cache.
