@@ -144,10 +144,10 @@ impl Default for Timers {
         Timers {
             announce_interval_ms: 30_000,
             announce_jitter_ms: 3_000,
-            ping_after_silence_ms: 35_000,
+            ping_after_silence_ms: 65_000,
             probe_interval_ms: 300_000,
             ping_timeout_ms: 4_000,
-            inactive_after_ms: 60_000,
+            inactive_after_ms: 90_000,
             remember_for_days: 30,
             ask_deadline_ms: 3_000,
             ask_cache_ms: 10_000,
