@@ -187,15 +187,16 @@ fn report_record(
 /// and replaced: trust is learned again, which is better than a daemon that cannot start.
 fn load_trust(store: &Store) -> crate::trust::roost::RoostModel {
     use crate::trust::roost::RoostModel;
+    let fresh = || RoostModel::with_params(crate::trust::judge::production_params());
     match store.load_trust_state() {
         Ok(Some(bytes)) => RoostModel::from_bytes(&bytes).unwrap_or_else(|e| {
             warn!(error = %e, "saved trust state unusable; starting with fresh trust");
-            RoostModel::new()
+            fresh()
         }),
-        Ok(None) => RoostModel::new(),
+        Ok(None) => fresh(),
         Err(e) => {
             warn!(error = %e, "cannot read the saved trust state; starting with fresh trust");
-            RoostModel::new()
+            fresh()
         }
     }
 }

@@ -13,6 +13,17 @@ use crate::node::{Judge, PeerAnswer, ReportKind};
 use super::model::{PeerKey, Report, TrustModel};
 use super::roost::RoostModel;
 
+/// Seconds of real time that count as one arena round for the roost model's clocks (trust
+/// half-lives, the age below which an identity is young, how long a reversal is remembered).
+/// Five minutes makes a success fade over about a day and a half and a failure over about a
+/// week, and keeps a new identity "young" for its first two and a half hours.
+pub const SECONDS_PER_ROUND: f64 = 300.0;
+
+/// The roost model's parameters for a daemon that passes time in seconds.
+pub fn production_params() -> super::roost::RoostParams {
+    super::roost::RoostParams::default().with_time_unit(SECONDS_PER_ROUND)
+}
+
 /// Most IoCs whose last aggregate is remembered (to avoid learning twice from one input).
 const MAX_REMEMBERED: usize = 4096;
 
@@ -80,9 +91,7 @@ impl Judge for TrustJudge {
         let now = now_ms / 1000;
         let mut fingerprint: Vec<u64> = Vec::with_capacity(answers.len() * 3 + 2);
         for a in answers {
-            fingerprint.push(u64::from_le_bytes(
-                a.peer[..8].try_into().unwrap_or([0; 8]),
-            ));
+            fingerprint.push(u64::from_le_bytes(a.peer[..8].try_into().unwrap_or([0; 8])));
             fingerprint.push(a.evaluation.threat().to_bits());
             fingerprint.push(a.evaluation.confidence().to_bits());
         }
@@ -153,7 +162,7 @@ mod tests {
 
     #[test]
     fn nobody_knew_is_none_and_malicious_stays_malicious() {
-        let mut j = TrustJudge::new(RoostModel::new());
+        let mut j = TrustJudge::new(RoostModel::with_params(production_params()));
         let ioc: Ioc = "10.0.0.1".parse().unwrap();
         assert!(j.aggregate(&ioc, &[], None, 1_000).is_none());
         let own = Evaluation::new(0.9, 0.9).unwrap();
