@@ -37,6 +37,7 @@
 //!   appends them to `<output>/p2p_trust/p2p_reports.log`.
 //! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
 
+pub mod bridge;
 pub mod dovecot;
 pub mod events;
 pub mod evidence;
