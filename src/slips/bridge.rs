@@ -419,7 +419,7 @@ impl Bridge {
                     let changed = self
                         .trust_written
                         .get(&ip)
-                        .is_none_or(|old| (old - p.trust).abs() >= 0.005);
+                        .map_or(true, |old| (old - p.trust).abs() >= 0.005);
                     if changed {
                         if self.trust_written.len() >= self.cfg.max_pending {
                             self.trust_written.pop_first();
