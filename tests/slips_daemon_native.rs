@@ -215,3 +215,30 @@ fn native_and_pigeon_nodes_understand_each_other() {
     assert!(blame.contains("10.7.7.7"), "{blame}");
     p.assert_alive();
 }
+
+#[test]
+fn native_mode_starts_without_redis_and_connects_later() {
+    let name = "native_mode_starts_without_redis_and_connects_later";
+    if !in_private_netns(name) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let mut n = Daemon::native("native", &tmp.path().join("n"), redis.port);
+    let redis_state = |d: &Daemon| {
+        d.ctl(&["status"])
+            .and_then(|s| s["redis"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(WAIT, || redis_state(&n) == "disconnected"),
+        "{}",
+        n.stderr()
+    );
+    n.assert_alive();
+    redis.restart();
+    assert!(wait_until(WAIT, || redis_state(&n) == "connected"));
+    assert!(redis.wait_subscribers("report_to_peers", 1, WAIT));
+    assert!(n.signal(libc::SIGTERM).success());
+}

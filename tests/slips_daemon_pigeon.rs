@@ -181,6 +181,17 @@ fn started_exactly_as_slips_starts_pigeon() {
     d.assert_alive();
     // roost keeps its identity and database in the runtime dir (Slips' cwd for it).
     assert!(runtime.join("roost.db").exists());
+    assert_eq!(d.ctl(&["status"]).expect("status")["mode"], "pigeon");
+    // stop_process (as Slips' publish would wrap it): the network side stops, the process
+    // stays up until a signal, like Pigeon.
+    slips.publish_raw(format!(
+        r#"{{"text": "stop_process", "version": "{VERSION}"}}"#
+    ));
+    assert!(fake_slips::wait_until(WAIT, || d
+        .ctl(&["status"])
+        .is_none()));
+    std::thread::sleep(Duration::from_millis(500));
+    d.assert_alive();
     let st = d.signal(libc::SIGINT);
     assert_eq!(st.code(), Some(0), "{}", d.stderr());
 }
