@@ -18,7 +18,8 @@
 //! - `-redis-db host:port` (DB 0) and the channel flags (with `-rename-with-port`) configure
 //!   the relay; the Slips version comes from `-slips-version`, `$ROOST_SLIPS_VERSION` or a
 //!   `VERSION` file (Slips' root), and its absence is exit 1;
-//! - Redis down at start: exit 1 (like Pigeon); bad flag: usage, exit 2; `-help`/`-test`:
+//! - Redis down at start: exit 1 (like Pigeon); sockets cannot be opened (port taken, no
+//!   such address): exit 2 (Pigeon panics); bad flag: usage, exit 2; `-help`/`-test`:
 //!   exit 0; SIGINT/SIGTERM: exit 0.
 
 use std::net::IpAddr;
@@ -326,7 +327,11 @@ fn pigeon_main(argv: &[String]) -> u8 {
         Err(e) => {
             println!("[PEER] Initializing failed: {e}");
             eprintln!("roost: error: {e}");
-            1
+            // Pigeon panics (exit 2) when its port is taken or its host cannot start.
+            match e {
+                roost::runtime::RuntimeError::Net(_) => 2,
+                _ => 1,
+            }
         }
     }
 }

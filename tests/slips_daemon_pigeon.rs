@@ -232,6 +232,22 @@ fn pigeon_exit_codes_match_pigeon() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("Redis"), "{err}");
+    // Redis up, but the host address belongs to no interface: 2, like Pigeon's panic.
+    let redis = RedisServer::start();
+    let (code, err) = run(
+        "nohost",
+        &[
+            "-port",
+            "40301",
+            "-host",
+            "203.0.113.77",
+            "--redis-db",
+            &format!("localhost:{}", redis.port),
+            "-slips-version",
+            VERSION,
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
 }
 
 #[test]
