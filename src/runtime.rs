@@ -692,6 +692,7 @@ pub fn run_with(cfg: &Config, link: Option<SlipsLink>) -> Result<(), RuntimeErro
         while r.stats().queued > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        info!(stats = ?r.stats(), "Slips relay stopping");
         r.shutdown();
     }
     match d.store.shutdown(store_thread) {

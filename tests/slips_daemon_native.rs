@@ -129,6 +129,11 @@ fn native_nodes_share_evidence_and_answer_data_requests() {
     }
     std::thread::sleep(Duration::from_millis(300));
     a.assert_alive();
+    let log = a.stderr();
+    assert!(
+        log.contains("malformed_total=10") && log.contains("channel=\"p2p_data_request\""),
+        "garbage on both channels is counted: {log}"
+    );
     slips_a.publish_on(
         "report_to_peers",
         evidence("192.168.1.51", "HIGH", 0.7, "e2"),

@@ -110,6 +110,10 @@ fn two_pigeon_nodes_carry_requests_answers_and_survive_redis_restarts() {
     }
     std::thread::sleep(Duration::from_millis(300));
     b.assert_alive();
+    assert!(
+        b.stderr().contains("malformed_total"),
+        "garbage is counted in the log"
+    );
     slips_a.send(&request_json("9.9.9.9"), "*");
     in_b.wait(WAIT, |g| g.is_data(&id_a, "request", "9.9.9.9"))
         .expect("B still relays after garbage");
