@@ -256,6 +256,10 @@ pub struct RedisSection {
     pub gopy_channel: String,
     /// Messages to Slips held while Redis is unreachable; older ones are dropped beyond it.
     pub outbox: u32,
+    /// Native mode: a network opinion whose `threat * confidence` reaches this becomes a
+    /// `new_blame` for Slips. Confidence reflects how much the answering peers are trusted,
+    /// so a handful of fresh identities cannot reach it on their own.
+    pub blame_threshold: f64,
 }
 
 impl Default for RedisSection {
@@ -267,6 +271,7 @@ impl Default for RedisSection {
             pygo_channel: "p2p_pygo".to_string(),
             gopy_channel: "p2p_gopy".to_string(),
             outbox: 1_000,
+            blame_threshold: 0.5,
         }
     }
 }
@@ -549,6 +554,12 @@ impl Config {
             return Err(invalid("redis.gopy_channel", "must not be empty"));
         }
         positive("redis.outbox", u64::from(r.outbox))?;
+        if !(r.blame_threshold.is_finite() && (0.0..=1.0).contains(&r.blame_threshold)) {
+            return Err(invalid(
+                "redis.blame_threshold",
+                "must be a number in [0, 1]",
+            ));
+        }
         Ok(())
     }
 

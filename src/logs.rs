@@ -198,12 +198,25 @@ pub fn now_s() -> u64 {
 #[derive(Clone)]
 pub struct TeeLog {
     file: Option<DailyFile>,
+    stdout: bool,
 }
 
 impl TeeLog {
     /// Logs to stderr, and to `file` when given.
     pub fn new(file: Option<DailyFile>) -> TeeLog {
-        TeeLog { file }
+        TeeLog {
+            file,
+            stdout: false,
+        }
+    }
+
+    /// Logs to stdout instead of stderr: in Pigeon mode Slips redirects the child's stdout to
+    /// its `p2p.log` (or /dev/null) and shares its own stderr with the terminal.
+    pub fn stdout_only() -> TeeLog {
+        TeeLog {
+            file: None,
+            stdout: true,
+        }
     }
 }
 
@@ -213,6 +226,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TeeLog {
     fn make_writer(&'a self) -> TeeWriter {
         TeeWriter {
             file: self.file.clone(),
+            stdout: self.stdout,
         }
     }
 }
@@ -220,11 +234,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TeeLog {
 /// One log record's writer (see [`TeeLog`]).
 pub struct TeeWriter {
     file: Option<DailyFile>,
+    stdout: bool,
 }
 
 impl Write for TeeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = io::stderr().write_all(buf);
+        let _ = if self.stdout {
+            io::stdout().write_all(buf)
+        } else {
+            io::stderr().write_all(buf)
+        };
         if let Some(f) = &self.file {
             // The file is best effort: a full disk must not stop the daemon or its stderr.
             let _ = f.write_at(now_s(), buf);

@@ -1,5 +1,26 @@
 //! The `roost` command line: the daemon (`run`), the operator's commands that talk to it over
 //! the control socket, identity tools, and the trust arena.
+//!
+//! # Started as Pigeon
+//!
+//! When the binary is called `p2p4slips` or its first argument is a Go-style Pigeon flag
+//! (`-port 32769 -host 10.0.0.5 ...`), it is Slips starting its P2P binary, and clap is not
+//! used: [`pigeon_main`] parses Go `flag` syntax and runs the daemon in pigeon mode:
+//! - data directory = the current directory (Slips sets it to its `p2p_trust_runtime` dir):
+//!   roost's own identity (`identity.key`), database and control socket live there, so
+//!   `roost status --data-dir <that dir>` works; `roost.toml` there, if present, is loaded
+//!   as the config file;
+//! - `-key-file` (Pigeon's libp2p RSA key), `-key-reset`, `-peerstore-file`, `-pid` are
+//!   accepted and ignored: roost peers are ed25519 keys on its own UDP protocol, so a libp2p
+//!   peer id could not be kept anyway;
+//! - `-host` = the interface address, `-port` = the unicast UDP port (both shown in
+//!   `multiAddress`), `-rendezvous` = the network name (default `slips`, as roost's);
+//! - `-redis-db host:port` (DB 0) and the channel flags (with `-rename-with-port`) configure
+//!   the relay; the Slips version comes from `-slips-version`, `$ROOST_SLIPS_VERSION` or a
+//!   `VERSION` file (Slips' root), and its absence is exit 1;
+//! - Redis down at start: exit 1 (like Pigeon); sockets cannot be opened (port taken, no
+//!   such address): exit 2 (Pigeon panics); bad flag: usage, exit 2; `-help`/`-test`:
+//!   exit 0; SIGINT/SIGTERM: exit 0.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,6 +31,9 @@ use clap::{Args, Parser, Subcommand};
 use roost::config::{default_data_dir, Config, LogLevel, Overrides, RedisMode};
 use roost::control::{client, render, ControlRequest, ControlResponse};
 use roost::identity::{identity_path, Identity, IdentityError};
+use roost::slips::bridge::{is_pigeon_invocation, BridgeConfig, BridgeMode};
+use roost::slips::pigeon_args::{usage, PigeonArgs};
+use roost::slips::RelayConfig;
 
 /// Peer-to-peer threat-intelligence sharing and trust for Slips.
 #[derive(Parser)]
@@ -173,7 +197,7 @@ fn id(data_dir: Option<PathBuf>, json: bool) -> Result<(), IdentityError> {
     Ok(())
 }
 
-fn init_logging(level: LogLevel, file: Option<roost::logs::DailyFile>) {
+fn init_logging(level: LogLevel, sink: roost::logs::TeeLog) {
     let filter = match level {
         LogLevel::Error => tracing::Level::ERROR,
         LogLevel::Warn => tracing::Level::WARN,
@@ -183,7 +207,7 @@ fn init_logging(level: LogLevel, file: Option<roost::logs::DailyFile>) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_writer(roost::logs::TeeLog::new(file))
+        .with_writer(sink)
         .with_ansi(false)
         .try_init();
 }
@@ -206,13 +230,7 @@ fn run(args: RunArgs) -> Result<(), String> {
     let file = cfg
         .log_path()
         .map(|p| roost::logs::DailyFile::new(p, cfg.log.keep_days));
-    init_logging(cfg.log.level, file);
-    if cfg.redis.mode != RedisMode::Off {
-        tracing::warn!(
-            mode = cfg.redis.mode.as_str(),
-            "the Slips relay is not wired into the daemon yet; running without Redis"
-        );
-    }
+    init_logging(cfg.log.level, roost::logs::TeeLog::new(file));
     roost::runtime::run(&cfg).map_err(|e| e.to_string())
 }
 
@@ -237,7 +255,99 @@ fn call(target: &Target, req: ControlRequest, timeout: Duration) -> Result<(), S
 const ASK_TIMEOUT: Duration = Duration::from_secs(70);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs roost the way Slips runs Pigeon (see the module docs); returns the exit code.
+fn pigeon_main(argv: &[String]) -> u8 {
+    let program = argv.first().map(String::as_str).unwrap_or("p2p4slips");
+    let args = match PigeonArgs::parse(argv.iter().skip(1).cloned()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            eprint!("{}", usage(program));
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    if args.help {
+        eprint!("{}", usage(program));
+        return 0;
+    }
+    if args.test {
+        return 0;
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("roost: cannot read the current directory: {e}");
+            return 1;
+        }
+    };
+    let config_file = cwd.join("roost.toml");
+    let overrides = Overrides {
+        network: Some(args.rendezvous.clone()).filter(|n| !n.is_empty()),
+        data_dir: Some(cwd.clone()),
+        interface: Some(args.host.clone()).filter(|h| !h.is_empty()),
+        unicast_port: Some(args.port),
+        redis_mode: Some(RedisMode::Pigeon),
+        ..Overrides::default()
+    };
+    let cfg = match Config::load_with(
+        config_file.is_file().then_some(config_file.as_path()),
+        &overrides,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("roost: {e}");
+            return 1;
+        }
+    };
+    init_logging(cfg.log.level, roost::logs::TeeLog::stdout_only());
+    let version = match roost::slips::version::find_slips_version(args.slips_version.as_deref()) {
+        Ok((v, _)) => v,
+        Err(e) => {
+            eprintln!("roost: {e}");
+            return 1;
+        }
+    };
+    let mut relay = match RelayConfig::from_pigeon_args(&args, version) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("roost: {e}");
+            eprint!("{}", usage(program));
+            return 2;
+        }
+    };
+    relay.queue_capacity = (cfg.redis.outbox as usize).max(1);
+    println!(
+        "[PEER] roost (Pigeon mode) starting: data dir {}, Redis {}:{}",
+        cwd.display(),
+        relay.redis_host,
+        relay.redis_port
+    );
+    let link = roost::runtime::SlipsLink {
+        relay,
+        bridge: BridgeConfig::new(BridgeMode::Pigeon),
+        require_redis: true,
+    };
+    match roost::runtime::run_with(&cfg, Some(link)) {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("[PEER] Initializing failed: {e}");
+            eprintln!("roost: error: {e}");
+            // Pigeon panics (exit 2) when its port is taken or its host cannot start.
+            match e {
+                roost::runtime::RuntimeError::Net(_) => 2,
+                _ => 1,
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if is_pigeon_invocation(&argv) {
+        return ExitCode::from(pigeon_main(&argv));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),

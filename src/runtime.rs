@@ -6,6 +6,12 @@
 //! feeds what arrives into the node, and carries out the actions the node returns. Keeping
 //! this loop thin (boringtun style) keeps all protocol decisions in `node/`, where the
 //! simulator can test them.
+//!
+//! With `redis.mode` pigeon or native (or when started as Pigeon, see `main.rs`), the loop
+//! also runs the Slips relay ([`crate::slips::Relay`], its own threads) and translates
+//! between it and the node with the sans-IO [`crate::slips::bridge::Bridge`], whose module
+//! docs give every mapping. Redis down at start: pigeon mode fails (exit 1, like Pigeon);
+//! native mode logs a warning and keeps running (the relay reconnects by itself).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,13 +20,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, RedisMode};
 use crate::control::server::{ControlHandle, ControlServer, NodeRequest};
 use crate::control::{ControlRequest, ControlResponse};
 use crate::identity::{identity_path, Identity, IdentityError};
 use crate::ioc::{Evaluation, Ioc};
 use crate::net::{self, Net, NetEvent, NetHandle};
 use crate::node::{Action, Command, KnownPeer, Node, Persist, ReportKind, Response};
+use crate::slips::bridge::{Bridge, BridgeConfig, BridgeMode, BridgeOutput};
+use crate::slips::{Relay, RelayConfig, RelayMonitor, RelayStatus, SlipsCommand, SlipsEvent};
 use crate::store::{
     OpinionRecord, PeerRecord, ReportKind as StoredKind, ReportRecord, Store, StoreHandle, StoreOp,
     StoreWriter, WriterConfig,
@@ -36,6 +44,10 @@ const TRUST_SAVE_EVERY_MS: u64 = 60_000;
 const NET_INBOUND: usize = 1024;
 /// Capacity of the channel from the control socket.
 const CONTROL_INBOUND: usize = 64;
+/// Capacity of each channel between the node thread and the Slips relay.
+const SLIPS_CHANNEL: usize = 1024;
+/// How long pigeon mode waits for Redis at start before giving up (Pigeon fails at once).
+const PIGEON_REDIS_WAIT: Duration = Duration::from_secs(3);
 
 /// Why the daemon could not start. Once running it does not fail: it counts and logs.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +75,114 @@ pub enum RuntimeError {
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The Slips version to stamp into messages is unknown (Slips would drop them all).
+    #[error(transparent)]
+    SlipsVersion(#[from] crate::slips::version::VersionError),
+    /// The `[redis]` settings cannot be used by the relay.
+    #[error("redis settings: {0}")]
+    RedisConfig(String),
+    /// The relay could not be started.
+    #[error(transparent)]
+    Relay(#[from] crate::slips::RelayError),
+    /// Pigeon mode: Slips' Redis did not answer at start (Pigeon exits 1 then).
+    #[error("cannot reach Slips' Redis at {0}")]
+    RedisUnreachable(String),
+}
+
+/// How the daemon talks to Slips: the relay to start and how the bridge translates. Built
+/// from `[redis]` by [`slips_link_from_config`], or from Pigeon's argv by `main.rs`.
+#[derive(Debug, Clone)]
+pub struct SlipsLink {
+    /// Redis address, channels, version, queue size.
+    pub relay: RelayConfig,
+    /// The translation between relay and node.
+    pub bridge: BridgeConfig,
+    /// Fail at start when Redis does not answer within a few seconds (Pigeon's behaviour).
+    pub require_redis: bool,
+}
+
+/// Splits a `redis://host[:port][/db]` URL into what the relay needs. TLS and unix sockets
+/// are not supported by the relay (Slips uses plain TCP on localhost).
+pub fn parse_redis_url(url: &str) -> Result<(String, u16, i64), RuntimeError> {
+    let bad = |why: &str| RuntimeError::RedisConfig(format!("{url:?}: {why}"));
+    let rest = url
+        .strip_prefix("redis://")
+        .ok_or_else(|| bad("only redis:// URLs are supported by the Slips relay"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.contains('@') {
+        return Err(bad("credentials in the URL are not supported"));
+    }
+    let (host, port) = if let Some(r) = authority.strip_prefix('[') {
+        let (h, tail) = r.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        (h.to_owned(), tail.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    let host = if host.is_empty() {
+        "127.0.0.1".to_owned()
+    } else {
+        host
+    };
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| bad("bad port"))?,
+        None => 6379,
+    };
+    let db = if path.is_empty() {
+        0
+    } else {
+        path.parse::<i64>()
+            .map_err(|_| bad("bad database number"))?
+    };
+    Ok((host, port, db))
+}
+
+/// The Slips link `[redis]` asks for (None with `mode = "off"`). The Slips version comes from
+/// `find_slips_version` (`$ROOST_SLIPS_VERSION`, the parent's or the binary's Slips root,
+/// the current directory); without one every message would be dropped by Slips, so it is
+/// an error.
+pub fn slips_link_from_config(cfg: &Config) -> Result<Option<SlipsLink>, RuntimeError> {
+    let r = &cfg.redis;
+    if r.mode == RedisMode::Off {
+        return Ok(None);
+    }
+    let (version, source) = crate::slips::version::find_slips_version(None)?;
+    info!(version = %version, source = ?source, "Slips version");
+    let (host, port, db) = parse_redis_url(&r.url)?;
+    let (mut relay, bridge, require_redis) = match r.mode {
+        RedisMode::Pigeon => (
+            RelayConfig::pigeon(host, port, &r.pygo_channel, &r.gopy_channel, version),
+            BridgeConfig::new(BridgeMode::Pigeon),
+            true,
+        ),
+        _ => {
+            let mut relay = RelayConfig::native(host, port, version);
+            let (ch, cp, cd) = parse_redis_url(&r.cache_url)?;
+            if let crate::slips::RelayMode::Native {
+                cache_host,
+                cache_port,
+                cache_db,
+                ..
+            } = &mut relay.mode
+            {
+                *cache_host = ch;
+                *cache_port = cp;
+                *cache_db = cd;
+            }
+            let mut bridge = BridgeConfig::new(BridgeMode::Native);
+            bridge.malicious_threshold = r.blame_threshold;
+            (relay, bridge, false)
+        }
+    };
+    relay.redis_db = db;
+    relay.queue_capacity = (r.outbox as usize).max(1);
+    Ok(Some(SlipsLink {
+        relay,
+        bridge,
+        require_redis,
+    }))
 }
 
 /// The current unix time in milliseconds: the only clock the node ever sees.
@@ -243,6 +363,16 @@ struct Driver {
     mode: &'static str,
     reads: Option<Store>,
     saved_trust: Option<Vec<u8>>,
+    slips: Option<SlipsSide>,
+}
+
+/// The node thread's end of the Slips relay.
+struct SlipsSide {
+    bridge: Bridge,
+    commands: Sender<SlipsCommand>,
+    monitor: RelayMonitor,
+    /// Commands lost because the relay's channel was full.
+    dropped: u64,
 }
 
 impl Driver {
@@ -277,11 +407,67 @@ impl Driver {
                         warn!(error = %e, "store refused a write");
                     }
                 }
+                Action::Reply { token, response } if Bridge::owns_token(token) => {
+                    let out = match self.slips.as_mut() {
+                        Some(s) => s.bridge.on_reply(now_ms(), token, response),
+                        None => Vec::new(),
+                    };
+                    self.carry_out(out);
+                }
                 Action::Reply { token, response } => self.reply(token, response),
-                // No Slips relay in this mode: notifications have nobody to go to.
-                Action::Notify(_) => {}
+                Action::Notify(note) => {
+                    // Without a Slips relay (mode off) notifications have nobody to go to.
+                    let out = match self.slips.as_mut() {
+                        Some(s) => s.bridge.on_notification(now_ms(), note),
+                        None => Vec::new(),
+                    };
+                    self.carry_out(out);
+                }
             }
         }
+    }
+
+    /// Does what the bridge asked; node commands queue more actions for `drain`.
+    fn carry_out(&mut self, out: Vec<BridgeOutput>) {
+        for o in out {
+            match o {
+                BridgeOutput::Node { command, token } => {
+                    self.node.handle_command(now_ms(), command, token)
+                }
+                BridgeOutput::Slips(cmd) => {
+                    if let Some(s) = self.slips.as_mut() {
+                        if s.commands.try_send(cmd).is_err() {
+                            s.dropped += 1;
+                            if s.dropped <= 10 || s.dropped.is_power_of_two() {
+                                warn!(dropped_total = s.dropped, "the Slips relay is not keeping up; dropped a message for Slips");
+                            }
+                        }
+                    }
+                }
+                BridgeOutput::StopNetwork => {
+                    info!(
+                        "Slips asked to stop the P2P network; leaving it and waiting for a signal"
+                    );
+                    self.node.shutdown(now_ms());
+                }
+            }
+        }
+    }
+
+    fn slips_event(&mut self, event: SlipsEvent) {
+        let out = match self.slips.as_mut() {
+            Some(s) => s.bridge.on_event(now_ms(), event),
+            None => Vec::new(),
+        };
+        self.carry_out(out);
+    }
+
+    fn tick(&mut self) {
+        let out = match self.slips.as_mut() {
+            Some(s) => s.bridge.on_tick(now_ms()),
+            None => Vec::new(),
+        };
+        self.carry_out(out);
     }
 
     fn reply(&mut self, token: u64, response: Response) {
@@ -292,7 +478,12 @@ impl Driver {
             Response::Error(e) => ControlResponse::err(e.error),
             Response::Status(mut s) => {
                 s.mode = self.mode.to_string();
-                s.redis = "off".to_string();
+                s.redis = match self.slips.as_ref().map(|x| x.monitor.status()) {
+                    Some(RelayStatus::Connected) => "connected",
+                    Some(RelayStatus::Disconnected) => "disconnected",
+                    None => "off",
+                }
+                .to_string();
                 json_ok(&s)
             }
             Response::Opinion(mut o) => {
@@ -365,13 +556,50 @@ fn signal_channel() -> Result<Receiver<i32>, RuntimeError> {
 }
 
 /// Runs the daemon until SIGINT, SIGTERM or a `shutdown` control request, then says goodbye
-/// to the peers, flushes the database and returns.
+/// to the peers, flushes the database and returns. The Slips link is the one `[redis]` asks
+/// for.
 pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
+    let link = slips_link_from_config(cfg)?;
+    run_with(cfg, link)
+}
+
+/// [`run`] with an explicit Slips link (None: no Redis at all), e.g. the one built from
+/// Pigeon's command line.
+pub fn run_with(cfg: &Config, link: Option<SlipsLink>) -> Result<(), RuntimeError> {
     let data_dir = cfg.data_dir();
     create_data_dir(&data_dir)?;
     let identity = load_or_create_identity(&data_dir)?;
     let own_key = identity.public_key();
     let signals = signal_channel()?;
+
+    // The relay first: in pigeon mode a missing Redis must fail before anything else starts.
+    let (slips_events_tx, slips_events) = bounded::<SlipsEvent>(SLIPS_CHANNEL);
+    let mut relay: Option<Relay> = None;
+    let mut slips: Option<(SlipsSide, BridgeMode)> = None;
+    if let Some(link) = link {
+        let (cmd_tx, cmd_rx) = bounded::<SlipsCommand>(SLIPS_CHANNEL);
+        let addr = format!("{}:{}", link.relay.redis_host, link.relay.redis_port);
+        let r = Relay::spawn(link.relay.clone(), slips_events_tx.clone(), cmd_rx)?;
+        if link.require_redis && !r.wait_connected(PIGEON_REDIS_WAIT) {
+            r.shutdown();
+            return Err(RuntimeError::RedisUnreachable(addr));
+        }
+        if r.status() != RelayStatus::Connected && !r.wait_connected(Duration::from_millis(500)) {
+            warn!(addr = %addr, "Slips' Redis is not reachable yet; running anyway and retrying in the background");
+        }
+        let mode = link.bridge.mode;
+        slips = Some((
+            SlipsSide {
+                bridge: Bridge::new(link.bridge),
+                commands: cmd_tx,
+                monitor: r.monitor(),
+                dropped: 0,
+            },
+            mode,
+        ));
+        relay = Some(r);
+    }
+    drop(slips_events_tx);
 
     let db_path = data_dir.join(DATABASE_NAME);
     let mut store = Store::open(&db_path)?;
@@ -422,15 +650,34 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
         next_token: 1,
         own_key,
         remember_ms,
-        mode: cfg.redis.mode.as_str(),
+        mode: match slips.as_ref().map(|(_, m)| *m) {
+            Some(BridgeMode::Pigeon) => "pigeon",
+            Some(BridgeMode::Native) => "native",
+            None => "off",
+        },
         reads,
         saved_trust: None,
+        slips: slips.map(|(s, _)| s),
     };
+    let start_out = match d.slips.as_mut() {
+        Some(s) => s
+            .bridge
+            .on_start(net.local_unicast_addr(), &identity.peer_id().to_string()),
+        None => Vec::new(),
+    };
+    d.carry_out(start_out);
     let retention_ms = u64::from(cfg.retention.reports_days) * 24 * 3600 * 1000;
     let mut next_prune = start;
     let mut next_trust_save = start + TRUST_SAVE_EVERY_MS;
 
+    let never = crossbeam_channel::never();
+    let slips_rx = if d.slips.is_some() {
+        &slips_events
+    } else {
+        &never
+    };
     loop {
+        d.tick();
         d.drain();
         let now = now_ms();
         if now >= next_prune {
@@ -469,6 +716,10 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
                 Ok((req, reply)) => d.control(req, reply),
                 Err(_) => { warn!("the control thread stopped"); break; }
             },
+            recv(slips_rx) -> ev => match ev {
+                Ok(ev) => d.slips_event(ev),
+                Err(_) => { warn!("the Slips relay stopped"); break; }
+            },
             recv(signals) -> sig => {
                 info!(signal = sig.unwrap_or(0), "stopping");
                 break;
@@ -486,6 +737,15 @@ pub fn run(cfg: &Config) -> Result<(), RuntimeError> {
     // Closing the sockets after the Goodbye has been queued: the loop sends what it has.
     net.shutdown();
     control.shutdown();
+    if let Some(r) = relay {
+        // Give the relay a moment to publish what the last drain queued.
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while r.stats().queued > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        info!(stats = ?r.stats(), "Slips relay stopping");
+        r.shutdown();
+    }
     match d.store.shutdown(store_thread) {
         Ok(stats) => info!(ops = stats.ops_written, "database flushed"),
         Err(e) => warn!(error = %e, "database flush at shutdown failed"),

@@ -10,7 +10,9 @@
 //! - [`native`]: the native-mode channels (`report_to_peers`, `p2p_data_request`, `new_blame`,
 //!   `peer_trust`, `IPsInfo`);
 //! - [`evidence`]: the P2P evidence JSON and `p2p_reports.log` lines of native mode;
-//! - [`json_text`]: byte-exact Python / Go JSON text.
+//! - [`json_text`]: byte-exact Python / Go JSON text;
+//! - [`bridge`]: the sans-IO translation between relay events / commands and the node's
+//!   commands / notifications (the runtime carries it out; its docs list every mapping).
 //!
 //! The contract with Slips is `slips-interface.md` (design doc section 5).
 //!
@@ -27,8 +29,14 @@
 //!    peer before its first `GoData`, and never exit non-zero afterwards (spec A.8.8); exit 0
 //!    on SIGINT/SIGTERM. On `SlipsEvent::Stop`, close the network side and keep running.
 //!
+//! The steps above are implemented by `main.rs` (`pigeon_main`) and `runtime::run_with`.
+//!
 //! # Not done yet
 //!
+//! - Native mode answers peers' Queries from the evidence Slips shared (own detections), not
+//!   from `IPsInfo`; `LookupIp` is not used by the runtime (see [`bridge`]).
+//! - Native mode does not apply Dovecot's "skip when the cached network opinion is non-zero"
+//!   rule before sharing evidence; the node's dedup window limits repeats instead.
 //! - Native mode does not store evidence: `db.set_evidence` (profile creation, time-window
 //!   lookup, `profile_<ip>_timewindow<n>_evidence`, `number_of_evidence`, `evidence_added`,
 //!   threat-level updates, `slips_reputation`) is not emulated. [`evidence`] builds the exact
@@ -37,6 +45,7 @@
 //!   appends them to `<output>/p2p_trust/p2p_reports.log`.
 //! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
 
+pub mod bridge;
 pub mod dovecot;
 pub mod events;
 pub mod evidence;

@@ -19,9 +19,17 @@ use super::roost::RoostModel;
 /// week, and keeps a new identity "young" for its first two and a half hours.
 pub const SECONDS_PER_ROUND: f64 = 300.0;
 
+/// Confidence factor of an opinion resting on young identities only, in the daemon. The
+/// arena's default (0.6) lets enough agreeing newcomers reach a confidence of about 0.6; in
+/// the daemon a network opinion with `threat * confidence >= 0.5` becomes a `new_blame` in
+/// Slips, so unverified identities alone, however many, must stay below that.
+pub const PRODUCTION_YOUNG_CONFIDENCE: f64 = 0.45;
+
 /// The roost model's parameters for a daemon that passes time in seconds.
 pub fn production_params() -> super::roost::RoostParams {
-    super::roost::RoostParams::default().with_time_unit(SECONDS_PER_ROUND)
+    let mut p = super::roost::RoostParams::default().with_time_unit(SECONDS_PER_ROUND);
+    p.young_confidence = PRODUCTION_YOUNG_CONFIDENCE;
+    p
 }
 
 /// Most IoCs whose last aggregate is remembered (to avoid learning twice from one input).
@@ -175,5 +183,35 @@ mod tests {
             .aggregate(&ioc, &[answer(1, 0.9, 0.9)], Some(own), 3_000)
             .unwrap();
         assert_eq!(got, again);
+    }
+}
+#[cfg(test)]
+mod sybil {
+    use super::*;
+
+    /// Native mode turns a network opinion into a `new_blame` when threat * confidence
+    /// reaches 0.5 (`redis.blame_threshold`). Fresh identities that nobody has verified must
+    /// not get there on their own, however loudly and however many of them speak.
+    #[test]
+    fn fresh_identities_alone_cannot_reach_the_default_blame_threshold() {
+        let mut j = TrustJudge::new(RoostModel::with_params(production_params()));
+        let ioc: Ioc = "10.0.0.1".parse().unwrap();
+        for n in [1u8, 3, 10, 50] {
+            let answers: Vec<PeerAnswer> = (0..n)
+                .map(|i| PeerAnswer {
+                    peer: [i; 32],
+                    reliability: 1.0,
+                    evaluation: Evaluation::new(1.0, 1.0).unwrap(),
+                })
+                .collect();
+            let e = j
+                .aggregate(&ioc, &answers, None, 1_000 * u64::from(n))
+                .unwrap();
+            assert!(e.threat() > 0.5, "they all said malicious: {e:?}");
+            assert!(
+                e.threat() * e.confidence() < 0.5,
+                "{n} fresh identities reached the blame threshold: {e:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,749 @@
+//! The translation between the Slips relay and the node, kept sans-IO so that it can be
+//! tested without Redis or sockets: relay events, node notifications and node replies go in,
+//! node commands and relay commands come out. The runtime only carries them.
+//!
+//! # Pigeon mode (Slips' Python module talks to roost as if it were the Go Pigeon)
+//!
+//! | from | to |
+//! |---|---|
+//! | `p2p_pygo` request to `*` | `Command::Ask`; when the ask completes, every peer answer that carries an evaluation goes to Slips as a `go_data` report from that peer |
+//! | `p2p_pygo` report to `*` | `Command::Report` (a "no data" report is dropped) |
+//! | `p2p_pygo` blame to `*` | `Command::Blame` |
+//! | `p2p_pygo` report to a peer | `Command::AnswerQuery` for the oldest pending query of that peer about that IoC |
+//! | `stop_process` | the node leaves the network (Goodbye); the process stays up until a signal |
+//! | peer appears / moves | `peer_update` with the peer's IP and reliability |
+//! | peer's Query | `go_data` request from that peer (Slips answers with a report to it) |
+//! | peer's Report / Blame | `go_data` report / blame (the relay refuses blames: Slips 1.1.21 would crash) |
+//!
+//! Answers are delivered when the ask completes (the node's `ask_deadline_ms`), not one by
+//! one: Slips reads replies to its own request only after its 2 s sleep and does not use them
+//! for that request's opinion anyway (spec 0.5), so nothing is gained by streaming them.
+//! The `peer_update` of a peer always precedes its first `go_data`: the node emits
+//! `PeerUpdate` while it records the sender, before it dispatches the message, and the relay
+//! clamps `report_time` to be no older than the peer's last `peer_update`.
+//!
+//! # Native mode (roost replaces Slips' P2P module)
+//!
+//! | from | to |
+//! |---|---|
+//! | `report_to_peers` evidence | `Command::Report`: shared with peers and remembered as an own detection |
+//! | `p2p_data_request` | `Command::Ask`; if the aggregate `threat * confidence >= malicious_threshold`, a `new_blame` for the IP |
+//! | peer appears / moves, and every minute | `Command::Peers`, then `peer_trust` (the trust model's value) for every active peer whose trust changed |
+//!
+//! Peers' Queries are answered by the node itself from its own detections, which are exactly
+//! the evidences Slips shared on `report_to_peers` (the same stream Slips derives
+//! `IPsInfo:score` from). `IPsInfo` is therefore not read; [`SlipsCommand::LookupIp`] stays
+//! available for a later, finer answer. Peers' individual blames are not forwarded to
+//! `new_blame`: that would let any single peer make Slips block an address; only the
+//! trust-weighted aggregate of an ask can.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use tracing::{debug, info, warn};
+
+use crate::ioc::{Evaluation, Ioc};
+use crate::node::{Command, Notification, ReportKind, Response};
+use crate::slips::dovecot::DovecotMessage;
+use crate::slips::events::{SlipsCommand, SlipsEvent};
+
+/// Node command tokens at or above this value belong to the bridge; the control socket's
+/// tokens count up from 1 and never get there.
+pub const BRIDGE_TOKEN_BASE: u64 = 1 << 62;
+
+/// Default for [`BridgeConfig::malicious_threshold`]: a `threat * confidence` of 0.5 is, for
+/// example, a unanimous "high" (0.8) at 0.625 confidence. Lower values let weaker, less
+/// certain network opinions make Slips block addresses.
+pub const DEFAULT_MALICIOUS_THRESHOLD: f64 = 0.5;
+
+/// Which side of Slips the bridge speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeMode {
+    /// Drop-in Pigeon: Slips' Python module is the trust model.
+    Pigeon,
+    /// roost is Slips' P2P module.
+    Native,
+}
+
+/// The bridge's tunables; the runtime fills them from the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeConfig {
+    /// Which mapping.
+    pub mode: BridgeMode,
+    /// Native mode: the aggregate `threat * confidence` at or above which the network's
+    /// opinion is published to Slips as a `new_blame` (Slips then blocks the IP).
+    pub malicious_threshold: f64,
+    /// Pigeon mode: how long a peer's Query waits for Slips' answer before it is forgotten
+    /// (the node itself gives up after its `query_answer_window_ms`).
+    pub query_ttl_ms: u64,
+    /// Most pending Queries and in-flight commands remembered (oldest dropped beyond it).
+    pub max_pending: usize,
+    /// Native mode: how often `peer_trust` is refreshed even without peer changes.
+    pub trust_refresh_ms: u64,
+}
+
+impl BridgeConfig {
+    /// Defaults for `mode`.
+    pub fn new(mode: BridgeMode) -> Self {
+        BridgeConfig {
+            mode,
+            malicious_threshold: DEFAULT_MALICIOUS_THRESHOLD,
+            query_ttl_ms: 10_000,
+            max_pending: 4096,
+            trust_refresh_ms: 60_000,
+        }
+    }
+}
+
+/// Something the runtime must carry out for the bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BridgeOutput {
+    /// Give this command to the node with this token (its reply comes back through
+    /// [`Bridge::on_reply`]).
+    Node {
+        /// The command.
+        command: Command,
+        /// A bridge token (>= [`BRIDGE_TOKEN_BASE`]).
+        token: u64,
+    },
+    /// Send this to the relay.
+    Slips(SlipsCommand),
+    /// Slips said `stop_process`: leave the network, keep the process running.
+    StopNetwork,
+}
+
+/// Counters of what the bridge could not translate, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeStats {
+    /// Slips answered a peer that has no pending query about that IoC.
+    pub unmatched_answers: u64,
+    /// Slips broadcast a report without evaluation (nothing to share).
+    pub empty_reports: u64,
+    /// Node commands that came back with an error.
+    pub command_errors: u64,
+    /// Pending entries dropped because a table was full.
+    pub pending_dropped: u64,
+}
+
+/// Why the bridge sent a command to the node, so it knows what to do with the reply.
+#[derive(Debug, Clone, PartialEq)]
+enum Purpose {
+    /// Pigeon: Slips' request; deliver the answers as `go_data`.
+    PigeonAsk,
+    /// Native: Slips' data request; publish a blame if the network says malicious.
+    NativeAsk(IpAddr),
+    /// Native: list peers to refresh `peer_trust`.
+    PeerTrust,
+    /// Report, Blame, AnswerQuery: only errors matter.
+    Other,
+}
+
+/// The translator. One per daemon; lives on the node thread.
+pub struct Bridge {
+    cfg: BridgeConfig,
+    next_token: u64,
+    purposes: BTreeMap<u64, Purpose>,
+    /// Pigeon: peers' Queries waiting for Slips, by (peer id, IoC): (request id, expiry).
+    queries: BTreeMap<(String, Ioc), VecDeque<(u64, u64)>>,
+    queries_len: usize,
+    /// Native: the `peer_trust` value last written per peer IP.
+    trust_written: BTreeMap<IpAddr, f64>,
+    last_trust_ms: u64,
+    next_trust_ms: u64,
+    stats: BridgeStats,
+}
+
+fn unix_secs(ms: u64) -> u64 {
+    ms / 1000
+}
+
+impl Bridge {
+    /// A bridge with nothing pending.
+    pub fn new(cfg: BridgeConfig) -> Bridge {
+        Bridge {
+            cfg,
+            next_token: BRIDGE_TOKEN_BASE,
+            purposes: BTreeMap::new(),
+            queries: BTreeMap::new(),
+            queries_len: 0,
+            trust_written: BTreeMap::new(),
+            last_trust_ms: 0,
+            next_trust_ms: 0,
+            stats: BridgeStats::default(),
+        }
+    }
+
+    /// Whether a node reply token belongs to the bridge.
+    pub fn owns_token(token: u64) -> bool {
+        token >= BRIDGE_TOKEN_BASE
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> BridgeStats {
+        self.stats
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> BridgeMode {
+        self.cfg.mode
+    }
+
+    fn command(&mut self, command: Command, purpose: Purpose) -> BridgeOutput {
+        if self.purposes.len() >= self.cfg.max_pending {
+            // The oldest in-flight command lost its reply handler; its reply is ignored.
+            self.purposes.pop_first();
+            self.stats.pending_dropped += 1;
+        }
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1).max(BRIDGE_TOKEN_BASE);
+        self.purposes.insert(token, purpose);
+        BridgeOutput::Node { command, token }
+    }
+
+    /// The messages to send once at start: Pigeon's `multiAddress` (spec A.3 step 4), here
+    /// `/ip4/<interface address>/udp/<unicast port>/p2p/<peer id>`; nothing in native mode.
+    pub fn on_start(&mut self, unicast: SocketAddr, peer_id: &str) -> Vec<BridgeOutput> {
+        match self.cfg.mode {
+            BridgeMode::Pigeon => vec![BridgeOutput::Slips(SlipsCommand::SetMultiAddress {
+                value: multiaddress(unicast, peer_id),
+            })],
+            BridgeMode::Native => Vec::new(),
+        }
+    }
+
+    /// Periodic work (native `peer_trust` refresh); call it every loop iteration.
+    pub fn on_tick(&mut self, now_ms: u64) -> Vec<BridgeOutput> {
+        self.expire_queries(now_ms);
+        if self.cfg.mode != BridgeMode::Native {
+            return Vec::new();
+        }
+        if now_ms < self.next_trust_ms || self.purposes.values().any(|p| *p == Purpose::PeerTrust) {
+            return Vec::new();
+        }
+        self.last_trust_ms = now_ms;
+        self.next_trust_ms = now_ms + self.cfg.trust_refresh_ms;
+        vec![self.command(Command::Peers, Purpose::PeerTrust)]
+    }
+
+    /// Brings the next `peer_trust` refresh forward, but no closer than a second after the
+    /// last one, so that churning peers cannot turn it into a busy loop.
+    fn trust_soon(&mut self) {
+        self.next_trust_ms = self.next_trust_ms.min(self.last_trust_ms + 1_000);
+    }
+
+    /// Slips asked for something (relay -> node).
+    pub fn on_event(&mut self, now_ms: u64, event: SlipsEvent) -> Vec<BridgeOutput> {
+        match event {
+            SlipsEvent::Broadcast { msg } => match msg {
+                DovecotMessage::Request { ioc } => {
+                    vec![self.command(Command::Ask { ioc }, Purpose::PigeonAsk)]
+                }
+                DovecotMessage::Report { .. } | DovecotMessage::Blame { .. } => {
+                    let blame = matches!(msg, DovecotMessage::Blame { .. });
+                    let ioc = msg.ioc().clone();
+                    let Some(evaluation) = msg.evaluation() else {
+                        self.stats.empty_reports += 1;
+                        debug!(ioc = %ioc, "Slips broadcast a report without data; nothing to share");
+                        return Vec::new();
+                    };
+                    let command = if blame {
+                        Command::Blame { ioc, evaluation }
+                    } else {
+                        Command::Report { ioc, evaluation }
+                    };
+                    vec![self.command(command, Purpose::Other)]
+                }
+            },
+            SlipsEvent::SendTo { peer, msg } => {
+                let evaluation = msg.evaluation();
+                let ioc = msg.ioc().clone();
+                match self.take_query(now_ms, &peer, &ioc) {
+                    Some(request) => vec![self.command(
+                        Command::AnswerQuery {
+                            peer,
+                            request,
+                            evaluation,
+                        },
+                        Purpose::Other,
+                    )],
+                    None => {
+                        self.stats.unmatched_answers += 1;
+                        debug!(peer = %peer, ioc = %ioc, "Slips answered a query that is not pending (late or never asked)");
+                        Vec::new()
+                    }
+                }
+            }
+            SlipsEvent::Stop => vec![BridgeOutput::StopNetwork],
+            SlipsEvent::ReportToPeers { evidence } => vec![self.command(
+                Command::Report {
+                    ioc: evidence.ioc,
+                    evaluation: evidence.evaluation,
+                },
+                Purpose::Other,
+            )],
+            SlipsEvent::DataRequest { request } => vec![self.command(
+                Command::Ask {
+                    ioc: Ioc::ip(request.ip),
+                },
+                Purpose::NativeAsk(request.ip),
+            )],
+            // Not requested by this bridge (see the module docs).
+            SlipsEvent::IpInfo { .. } => Vec::new(),
+            SlipsEvent::RedisUp => {
+                // Slips may have restarted with an empty Redis: rewrite peer_trust in full.
+                self.trust_written.clear();
+                self.trust_soon();
+                Vec::new()
+            }
+            SlipsEvent::RedisDown => Vec::new(),
+        }
+    }
+
+    /// The node told the relay about the network (node -> Slips).
+    pub fn on_notification(&mut self, now_ms: u64, note: Notification) -> Vec<BridgeOutput> {
+        match (self.cfg.mode, note) {
+            (
+                BridgeMode::Pigeon,
+                Notification::PeerUpdate {
+                    peer,
+                    addr,
+                    reliability,
+                },
+            ) => vec![BridgeOutput::Slips(SlipsCommand::PeerUpdate {
+                peer,
+                ip: Some(addr.ip()),
+                reliability: Some(reliability),
+            })],
+            (BridgeMode::Pigeon, Notification::QueryReceived { peer, request, ioc }) => {
+                self.remember_query(now_ms, &peer, &ioc, request);
+                vec![BridgeOutput::Slips(SlipsCommand::GoData {
+                    reporter: peer,
+                    report_time: unix_secs(now_ms),
+                    msg: DovecotMessage::Request { ioc },
+                })]
+            }
+            (
+                BridgeMode::Pigeon,
+                Notification::ReportReceived {
+                    peer,
+                    kind,
+                    ioc,
+                    evaluation,
+                    timestamp_ms,
+                },
+            ) => {
+                let score = Some(evaluation.into());
+                let msg = match kind {
+                    ReportKind::Blame => DovecotMessage::Blame {
+                        ioc,
+                        evaluation: score,
+                    },
+                    ReportKind::Report | ReportKind::Answer => DovecotMessage::Report {
+                        ioc,
+                        evaluation: score,
+                    },
+                };
+                vec![BridgeOutput::Slips(SlipsCommand::GoData {
+                    reporter: peer,
+                    report_time: unix_secs(timestamp_ms),
+                    msg,
+                })]
+            }
+            (BridgeMode::Native, Notification::PeerUpdate { .. }) => {
+                self.trust_soon();
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The node replied to a bridge command (`owns_token(token)` was true).
+    pub fn on_reply(&mut self, now_ms: u64, token: u64, response: Response) -> Vec<BridgeOutput> {
+        let Some(purpose) = self.purposes.remove(&token) else {
+            return Vec::new();
+        };
+        if let Response::Error(e) = &response {
+            self.stats.command_errors += 1;
+            debug!(error = %e.error, ?purpose, "node refused a command from Slips");
+            return Vec::new();
+        }
+        match (purpose, response) {
+            (Purpose::PigeonAsk, Response::Ask(a)) => {
+                let Ok(ioc) = a.ioc.parse::<Ioc>() else {
+                    return Vec::new();
+                };
+                a.answers
+                    .into_iter()
+                    .filter_map(|ans| {
+                        let evaluation = Evaluation::new(ans.threat, ans.confidence).ok()?;
+                        Some(BridgeOutput::Slips(SlipsCommand::GoData {
+                            reporter: ans.peer,
+                            report_time: unix_secs(now_ms),
+                            msg: DovecotMessage::report(ioc.clone(), evaluation),
+                        }))
+                    })
+                    .collect()
+            }
+            (Purpose::NativeAsk(ip), Response::Ask(a)) => {
+                let (Some(t), Some(c)) = (a.threat, a.confidence) else {
+                    debug!(%ip, asked = a.asked, "the network has no opinion");
+                    return Vec::new();
+                };
+                if t * c < self.cfg.malicious_threshold {
+                    debug!(%ip, threat = t, confidence = c, "the network does not find it malicious enough");
+                    return Vec::new();
+                }
+                let Ok(evaluation) = Evaluation::new(t, c) else {
+                    return Vec::new();
+                };
+                info!(%ip, threat = t, confidence = c, "the network says malicious; telling Slips (new_blame)");
+                vec![BridgeOutput::Slips(SlipsCommand::Blame { ip, evaluation })]
+            }
+            (Purpose::PeerTrust, Response::Peers(peers)) => {
+                let mut out = Vec::new();
+                for p in peers {
+                    if p.state != "active" {
+                        continue;
+                    }
+                    let Some(ip) = p
+                        .addr
+                        .as_deref()
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                        .map(|a| a.ip())
+                    else {
+                        continue;
+                    };
+                    if !p.trust.is_finite() {
+                        continue;
+                    }
+                    let changed = self
+                        .trust_written
+                        .get(&ip)
+                        .map_or(true, |old| (old - p.trust).abs() >= 0.005);
+                    if changed {
+                        if self.trust_written.len() >= self.cfg.max_pending {
+                            self.trust_written.pop_first();
+                        }
+                        self.trust_written.insert(ip, p.trust);
+                        out.push(BridgeOutput::Slips(SlipsCommand::SetPeerTrust {
+                            ip,
+                            trust: p.trust,
+                        }));
+                    }
+                }
+                out
+            }
+            (purpose, other) => {
+                debug!(?purpose, ?other, "reply to a Slips command");
+                Vec::new()
+            }
+        }
+    }
+
+    fn remember_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc, request: u64) {
+        self.expire_queries(now_ms);
+        if self.queries_len >= self.cfg.max_pending {
+            self.stats.pending_dropped += 1;
+            warn!(
+                peer,
+                "too many peer queries waiting for Slips; dropping this one"
+            );
+            return;
+        }
+        self.queries
+            .entry((peer.to_owned(), ioc.clone()))
+            .or_default()
+            .push_back((request, now_ms + self.cfg.query_ttl_ms));
+        self.queries_len += 1;
+    }
+
+    fn take_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc) -> Option<u64> {
+        self.expire_queries(now_ms);
+        let key = (peer.to_owned(), ioc.clone());
+        let list = self.queries.get_mut(&key)?;
+        let request = list.pop_front().map(|(r, _)| r);
+        if list.is_empty() {
+            self.queries.remove(&key);
+        }
+        if request.is_some() {
+            self.queries_len -= 1;
+        }
+        request
+    }
+
+    fn expire_queries(&mut self, now_ms: u64) {
+        let mut removed = 0;
+        self.queries.retain(|_, list| {
+            let before = list.len();
+            list.retain(|(_, exp)| *exp >= now_ms);
+            removed += before - list.len();
+            !list.is_empty()
+        });
+        self.queries_len -= removed;
+    }
+}
+
+/// The `multiAddress` value roost shows Slips: Pigeon's format with roost's transport.
+pub fn multiaddress(unicast: SocketAddr, peer_id: &str) -> String {
+    let family = match unicast.ip() {
+        IpAddr::V4(_) => "ip4",
+        IpAddr::V6(_) => "ip6",
+    };
+    format!(
+        "/{family}/{}/udp/{}/p2p/{peer_id}",
+        unicast.ip(),
+        unicast.port()
+    )
+}
+
+/// Names of the Pigeon flags, to recognise Slips' argv before clap sees it.
+const PIGEON_FLAGS: [&str; 15] = [
+    "rendezvous",
+    "host",
+    "pid",
+    "port",
+    "key-file",
+    "key-reset",
+    "peerstore-file",
+    "rename-with-port",
+    "redis-db",
+    "redis-delete",
+    "test",
+    "redis-channel-pygo",
+    "redis-channel-gopy",
+    "help",
+    "slips-version",
+];
+
+/// True when roost was started the way Slips starts Pigeon: as `p2p4slips` (the basename of
+/// `argv[0]`), or with a first argument that is a Go-style flag (`-port`, `-host=...`,
+/// `--redis-db`) of Pigeon's. roost's own subcommands never start with a dash, and
+/// `--help`/`--version` stay clap's.
+pub fn is_pigeon_invocation(argv: &[String]) -> bool {
+    let by_name = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "p2p4slips");
+    if by_name {
+        return true;
+    }
+    let Some(first) = argv.get(1) else {
+        return false;
+    };
+    let Some(body) = first.strip_prefix('-') else {
+        return false;
+    };
+    let body = body.strip_prefix('-').unwrap_or(body);
+    let name = body.split('=').next().unwrap_or(body);
+    // `--help` is clap's help; Go's `-help` is single-dash only here.
+    if first.starts_with("--") && name == "help" {
+        return false;
+    }
+    PIGEON_FLAGS.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{AnswerInfo, AskResponse, PeerInfo};
+
+    fn ip(s: &str) -> Ioc {
+        Ioc::ip(s.parse().unwrap())
+    }
+
+    fn node_cmd(out: &[BridgeOutput]) -> (Command, u64) {
+        match out {
+            [BridgeOutput::Node { command, token }] => (command.clone(), *token),
+            other => panic!("expected one node command, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pigeon_argv_detection() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_pigeon_invocation(&v(&[
+            "/opt/slips/p2p4slips/p2p4slips"
+        ])));
+        assert!(is_pigeon_invocation(&v(&["roost", "-port", "1"])));
+        assert!(is_pigeon_invocation(&v(&["roost", "--redis-db", "x"])));
+        assert!(is_pigeon_invocation(&v(&["roost", "-host=1.2.3.4"])));
+        assert!(is_pigeon_invocation(&v(&["roost", "-help"])));
+        assert!(!is_pigeon_invocation(&v(&["roost", "--help"])));
+        assert!(!is_pigeon_invocation(&v(&["roost", "run", "-port"])));
+        assert!(!is_pigeon_invocation(&v(&["roost", "--version"])));
+        assert!(!is_pigeon_invocation(&v(&["roost"])));
+    }
+
+    #[test]
+    fn multiaddress_format() {
+        let a: SocketAddr = "192.168.1.10:32768".parse().unwrap();
+        assert_eq!(
+            multiaddress(a, "Rabc"),
+            "/ip4/192.168.1.10/udp/32768/p2p/Rabc"
+        );
+    }
+
+    #[test]
+    fn pigeon_query_answer_roundtrip() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Pigeon));
+        let out = b.on_notification(
+            5_000,
+            Notification::QueryReceived {
+                peer: "P".into(),
+                request: 77,
+                ioc: ip("1.2.3.4"),
+            },
+        );
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::GoData { reporter, report_time: 5, .. })] if reporter == "P"
+        ));
+        let answer = DovecotMessage::report(ip("1.2.3.4"), Evaluation::new(0.8, 0.6).unwrap());
+        // Another peer, or another IoC, does not match.
+        let out = b.on_event(
+            5_100,
+            SlipsEvent::SendTo {
+                peer: "Q".into(),
+                msg: answer.clone(),
+            },
+        );
+        assert!(out.is_empty());
+        let out = b.on_event(
+            5_100,
+            SlipsEvent::SendTo {
+                peer: "P".into(),
+                msg: answer.clone(),
+            },
+        );
+        let (cmd, _) = node_cmd(&out);
+        assert!(matches!(
+            cmd,
+            Command::AnswerQuery {
+                request: 77,
+                evaluation: Some(_),
+                ..
+            }
+        ));
+        // Answered once only.
+        let out = b.on_event(
+            5_200,
+            SlipsEvent::SendTo {
+                peer: "P".into(),
+                msg: answer,
+            },
+        );
+        assert!(out.is_empty());
+        assert_eq!(b.stats().unmatched_answers, 2);
+    }
+
+    #[test]
+    fn pigeon_query_expires() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Pigeon));
+        b.on_notification(
+            0,
+            Notification::QueryReceived {
+                peer: "P".into(),
+                request: 1,
+                ioc: ip("1.2.3.4"),
+            },
+        );
+        let answer = DovecotMessage::report(ip("1.2.3.4"), Evaluation::new(0.8, 0.6).unwrap());
+        assert!(b
+            .on_event(
+                60_000,
+                SlipsEvent::SendTo {
+                    peer: "P".into(),
+                    msg: answer
+                }
+            )
+            .is_empty());
+        assert_eq!(b.queries_len, 0);
+    }
+
+    #[test]
+    fn pigeon_ask_answers_become_go_data() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Pigeon));
+        let out = b.on_event(
+            0,
+            SlipsEvent::Broadcast {
+                msg: DovecotMessage::Request { ioc: ip("1.2.3.4") },
+            },
+        );
+        let (cmd, token) = node_cmd(&out);
+        assert!(Bridge::owns_token(token));
+        assert_eq!(cmd, Command::Ask { ioc: ip("1.2.3.4") });
+        let resp = Response::Ask(AskResponse {
+            ioc: "1.2.3.4".into(),
+            threat: Some(0.9),
+            confidence: Some(0.5),
+            answers: vec![AnswerInfo {
+                peer: "A".into(),
+                threat: 0.9,
+                confidence: 0.5,
+            }],
+            asked: 2,
+            answered: 2,
+            elapsed_ms: 10,
+        });
+        let out = b.on_reply(7_000, token, resp);
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::GoData { reporter, report_time: 7, msg: DovecotMessage::Report { .. } })] if reporter == "A"
+        ));
+    }
+
+    #[test]
+    fn native_blame_only_above_threshold() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let ask = |b: &mut Bridge, t: f64, c: f64| {
+            let req = crate::slips::native::parse_data_request(
+                br#"{"ip": "6.6.6.6", "profileid": "profile_10.0.0.1", "twid": "timewindow1", "version": "1"}"#,
+            )
+            .unwrap();
+            let (_, token) = node_cmd(&b.on_event(0, SlipsEvent::DataRequest { request: req }));
+            b.on_reply(
+                1,
+                token,
+                Response::Ask(AskResponse {
+                    ioc: "6.6.6.6".into(),
+                    threat: Some(t),
+                    confidence: Some(c),
+                    answers: vec![],
+                    asked: 1,
+                    answered: 1,
+                    elapsed_ms: 1,
+                }),
+            )
+        };
+        assert!(ask(&mut b, 0.9, 0.4).is_empty());
+        let out = ask(&mut b, 1.0, 0.6);
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::Blame { .. })]
+        ));
+    }
+
+    #[test]
+    fn native_peer_trust_written_on_change() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let (_, token) = node_cmd(&b.on_tick(1_000));
+        let peers = |trust| {
+            Response::Peers(vec![PeerInfo {
+                id: "A".into(),
+                state: "active",
+                addr: Some("10.0.0.2:4000".into()),
+                reliability: 1.0,
+                trust,
+                last_seen: 0,
+            }])
+        };
+        let out = b.on_reply(1_000, token, peers(0.4));
+        assert!(
+            matches!(&out[..], [BridgeOutput::Slips(SlipsCommand::SetPeerTrust { trust, .. })] if *trust == 0.4)
+        );
+        // Nothing is due again before the refresh interval.
+        assert!(b.on_tick(2_000).is_empty());
+        let (_, token) = node_cmd(&b.on_tick(62_000));
+        assert!(b.on_reply(62_000, token, peers(0.4)).is_empty());
+    }
+}
