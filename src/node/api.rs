@@ -255,6 +255,9 @@ pub struct PeerInfo {
     pub trust: f64,
     /// Last heard from, unix seconds.
     pub last_seen: u64,
+    /// Why the trust model trusts this peer as it does (absent when it keeps no record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<serde_json::Value>,
 }
 
 /// One peer's answer inside an `AskResponse`.

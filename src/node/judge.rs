@@ -38,6 +38,12 @@ pub trait Judge {
     /// How much the model trusts what this peer says, in [0, 1] (shown by `roost peers`).
     fn trust(&self, peer: &[u8; 32]) -> f64;
 
+    /// Why the model trusts this peer as it does (evidence counts, checks, reversals), for
+    /// `roost peers --json`; `None` when the model keeps no such record.
+    fn explain_peer(&self, _peer: &[u8; 32]) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The model's state as bytes for the store, so trust survives restarts; `None` for
     /// models without memory.
     fn snapshot(&self) -> Option<Vec<u8>> {

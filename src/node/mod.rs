@@ -387,6 +387,7 @@ impl Node {
                 reliability: p.reliability(),
                 trust: self.judge.trust(&p.key),
                 last_seen: p.last_seen_ms / 1000,
+                why: self.judge.explain_peer(&p.key),
             })
             .collect()
     }

@@ -735,6 +735,7 @@ mod tests {
                 reliability: 1.0,
                 trust,
                 last_seen: 0,
+                why: None,
             }])
         };
         let out = b.on_reply(1_000, token, peers(0.4));

@@ -142,6 +142,16 @@ impl Judge for TrustJudge {
         self.model.trust(PeerKey(*peer))
     }
 
+    fn explain_peer(&self, peer: &[u8; 32]) -> Option<serde_json::Value> {
+        let e = self.model.explain_peer(PeerKey(*peer))?;
+        let mut v = serde_json::to_value(e).ok()?;
+        if let Some(obj) = v.as_object_mut() {
+            // The peer is already the row's `id`; the raw key would only add noise.
+            obj.remove("peer");
+        }
+        Some(v)
+    }
+
     fn snapshot(&self) -> Option<Vec<u8>> {
         Some(self.model.to_bytes())
     }
