@@ -229,12 +229,12 @@ impl Lab {
                 id: String::new(),
             });
         }
-        for i in 0..lab.hosts.len() {
-            let dir = lab.hosts[i].dir.clone();
-            let status = wait_for(&format!("daemon {} to answer", hosts[i]), || {
+        for host in &mut lab.hosts {
+            let dir = host.dir.clone();
+            let status = wait_for(&format!("daemon {} to answer", host.name), || {
                 cli_json(&dir, &["status"]).ok()
             });
-            lab.hosts[i].id = status["id"].as_str().expect("status.id").to_string();
+            host.id = status["id"].as_str().expect("status.id").to_string();
         }
         lab
     }
