@@ -412,7 +412,7 @@ fn inner(roost: &Path, opts: &Opts) -> Result<(), BenchError> {
     row(
         "metric",
         "measured".into(),
-        "target".into(),
+        "target",
         "measured/target".into(),
     );
     println!("{}", "-".repeat(95));
