@@ -323,6 +323,9 @@ struct Idle {
     secs: u64,
     peer_rss_mean_mb: f64,
     discovery_s: f64,
+    settle_s: f64,
+    datagrams_in_window: u64,
+    drops: String,
 }
 
 fn idle_run(roost: &Path, scratch: &Path, peers: usize, secs: u64) -> Result<Idle, BenchError> {
@@ -345,14 +348,29 @@ fn idle_run(roost: &Path, scratch: &Path, peers: usize, secs: u64) -> Result<Idl
     }
     measured.wait_active_peers(peers as u64, Duration::from_secs(120))?;
     let discovery_s = start.elapsed().as_secs_f64();
-    // Let the start-up announces and their replies die down.
-    std::thread::sleep(Duration::from_secs(3));
+    // Let the start-up announces, their replies and the peers' own discovery die down: wait
+    // until the daemon receives no more than a few datagrams per second (steady state is
+    // one beacon per peer per ~30 s).
+    let calm = (peers as u64 / 10).max(3);
+    let settle_start = Instant::now();
+    let mut last = datagrams_in(&measured)?;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = datagrams_in(&measured)?;
+        if now.saturating_sub(last) <= calm || settle_start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        last = now;
+    }
+    let settle_s = settle_start.elapsed().as_secs_f64();
     let pid = measured.child.id();
+    let in0 = datagrams_in(&measured)?;
     let cpu0 = cpu_seconds(pid)?;
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     let cpu1 = cpu_seconds(pid)?;
     let wall = t0.elapsed().as_secs_f64();
+    let in1 = datagrams_in(&measured)?;
     let status = measured.call(&ControlRequest::Status)?;
     let mut peer_rss = 0.0;
     for o in &others {
@@ -367,7 +385,17 @@ fn idle_run(roost: &Path, scratch: &Path, peers: usize, secs: u64) -> Result<Idl
         secs,
         peer_rss_mean_mb: peer_rss / peers.max(1) as f64,
         discovery_s,
+        settle_s,
+        datagrams_in_window: in1.saturating_sub(in0),
+        drops: status["counters"]["drops"].to_string(),
     })
+}
+
+/// Datagrams the daemon has received so far (its status counter).
+fn datagrams_in(d: &Daemon) -> Result<u64, BenchError> {
+    d.call(&ControlRequest::Status)?["counters"]["datagrams_in"]
+        .as_u64()
+        .ok_or_else(|| setup("status without counters.datagrams_in"))
 }
 
 fn row(metric: &str, measured: String, target: &str, ratio: String) {
@@ -487,6 +515,19 @@ fn inner(roost: &Path, opts: &Opts) -> Result<(), BenchError> {
         "",
         String::new(),
     );
+    row(
+        "settling after that (start-up traffic)",
+        format!("{:.1} s", idle.settle_s),
+        "",
+        String::new(),
+    );
+    row(
+        "datagrams received in the idle window",
+        format!("{}", idle.datagrams_in_window),
+        "",
+        String::new(),
+    );
+    println!("drops counted by the idle daemon: {}", idle.drops);
     row(
         "release binary size (stripped)",
         format!("{size_mb:.2} MB"),
