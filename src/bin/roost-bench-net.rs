@@ -58,7 +58,7 @@ fn parse_opts() -> Result<Opts, BenchError> {
     let mut o = Opts {
         asks: 200,
         peers: 100,
-        idle_secs: 10,
+        idle_secs: 30,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -216,6 +216,7 @@ struct Latency {
     asks: usize,
     complete: usize,
     answerers: usize,
+    cached: u64,
 }
 
 fn latency_run(roost: &Path, scratch: &Path, asks: usize) -> Result<Latency, BenchError> {
@@ -252,6 +253,7 @@ fn latency_run(roost: &Path, scratch: &Path, asks: usize) -> Result<Latency, Ben
     for _ in 0..5 {
         asker.call(&ask)?;
     }
+    let cached0 = counter(asker, "asks_cached")?;
     let mut wall = Vec::with_capacity(asks);
     let mut daemon = Vec::with_capacity(asks);
     let mut complete = 0;
@@ -265,6 +267,7 @@ fn latency_run(roost: &Path, scratch: &Path, asks: usize) -> Result<Latency, Ben
             complete += 1;
         }
     }
+    let cached = counter(asker, "asks_cached")?.saturating_sub(cached0);
     wall.sort_by(f64::total_cmp);
     daemon.sort_by(f64::total_cmp);
     Ok(Latency {
@@ -275,6 +278,7 @@ fn latency_run(roost: &Path, scratch: &Path, asks: usize) -> Result<Latency, Ben
         asks,
         complete,
         answerers: answerers.len(),
+        cached,
     })
 }
 
@@ -391,11 +395,16 @@ fn idle_run(roost: &Path, scratch: &Path, peers: usize, secs: u64) -> Result<Idl
     })
 }
 
-/// Datagrams the daemon has received so far (its status counter).
-fn datagrams_in(d: &Daemon) -> Result<u64, BenchError> {
-    d.call(&ControlRequest::Status)?["counters"]["datagrams_in"]
+/// One counter of the daemon's status.
+fn counter(d: &Daemon, name: &str) -> Result<u64, BenchError> {
+    d.call(&ControlRequest::Status)?["counters"][name]
         .as_u64()
-        .ok_or_else(|| setup("status without counters.datagrams_in"))
+        .ok_or_else(|| setup(format!("status without counters.{name}")))
+}
+
+/// Datagrams the daemon has received so far.
+fn datagrams_in(d: &Daemon) -> Result<u64, BenchError> {
+    counter(d, "datagrams_in")
 }
 
 fn row(metric: &str, measured: String, target: &str, ratio: String) {
