@@ -492,6 +492,12 @@ fn inner(roost: &Path, opts: &Opts) -> Result<(), BenchError> {
         String::new(),
     );
     row(
+        "asks answered from the cache (must be 0)",
+        format!("{}", lat.cached),
+        "",
+        String::new(),
+    );
+    row(
         &format!(
             "idle VmRSS, daemon knowing {} live peers",
             idle.peers_active
