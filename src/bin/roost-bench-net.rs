@@ -8,7 +8,8 @@
 //!   take). p50/p99 of the wall time per ask, compared with the fixed 2 s Slips waits today.
 //! - idle cost: one daemon that knows `--peers` live peers (that many more real `roost`
 //!   processes with the default timers, i.e. real beacons every ~30 s, not rows in a
-//!   database). After discovery settles, its utime+stime over `--idle-secs` and its VmRSS.
+//!   database). After discovery settles, its utime+stime over `--idle-secs` (default 30, one
+//!   full beacon period, so every peer's beacon lands in the window) and its VmRSS.
 //! - size of the stripped release binary `target/release/roost`.
 //!
 //! The whole run happens in a fresh network namespace (`unshare -rn`, root or rootless), so no
