@@ -65,7 +65,7 @@ impl Node {
             return;
         }
         if let Some(c) = self.cache.get(&ioc) {
-            if now_ms.saturating_sub(c.at_ms) <= self.cfg.ask_cache_ms {
+            if now_ms.saturating_sub(c.at_ms) < self.cfg.ask_cache_ms {
                 let mut response = c.response.clone();
                 response.elapsed_ms = 0;
                 self.stats.asks_cached += 1;
