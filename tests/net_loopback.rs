@@ -16,7 +16,10 @@ use roost::net::{
     MAX_DATAGRAM,
 };
 
-const MARK: &str = "ROOST_NET_TEST_IN_NETNS";
+#[path = "support/netns.rs"]
+mod netns;
+
+const MARK: &str = netns::MARK;
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Returns true when the caller should run the test body here (inside a private namespace,
@@ -27,40 +30,7 @@ fn in_private_netns(test_name: &str) -> bool {
 
 /// Like [`in_private_netns`], with a shell `setup` run inside the namespace first.
 fn in_netns_with(test_name: &str, setup: &str) -> bool {
-    if std::env::var_os(MARK).is_some() {
-        return true;
-    }
-    let usable = Command::new("unshare")
-        .args(["-rn", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !usable {
-        eprintln!("unshare -rn unavailable: running {test_name} on the host's lo");
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let script = format!(
-        "{setup} && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads=1"
-    );
-    let out = Command::new("unshare")
-        .args(["-rn", "sh", "-c", &script])
-        .arg(exe)
-        .arg(test_name)
-        .env(MARK, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    print!("{stdout}");
-    eprint!("{stderr}");
-    assert!(out.status.success(), "test body failed in the namespace");
-    // Guards against a name typo silently filtering the test out in the child.
-    assert!(
-        stdout.contains("1 passed"),
-        "the child did not run {test_name}"
-    );
-    false
+    netns::enter(test_name, setup)
 }
 
 fn lo_config(port: u16) -> NetConfig {

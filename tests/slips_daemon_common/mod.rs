@@ -12,42 +12,13 @@ use serde_json::Value;
 
 use crate::fake_slips::{FakeSlips, VERSION};
 
-const MARK: &str = "ROOST_SLIPS_DAEMON_IN_NETNS";
+#[path = "../support/netns.rs"]
+mod netns;
 
 /// True when the caller should run the test body here (inside a private namespace with only
 /// `lo` up, or on the host when `unshare -rn` is unavailable); false when a child ran it.
 pub fn in_private_netns(test_name: &str) -> bool {
-    if std::env::var_os(MARK).is_some() {
-        return true;
-    }
-    let usable = Command::new("unshare")
-        .args(["-rn", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !usable {
-        eprintln!("unshare -rn unavailable: running {test_name} on the host");
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let script = "ip link set lo up && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads=1";
-    let out = Command::new("unshare")
-        .args(["-rn", "sh", "-c", script])
-        .arg(exe)
-        .arg(test_name)
-        .env(MARK, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    print!("{stdout}");
-    eprint!("{stderr}");
-    assert!(out.status.success(), "test body failed in the namespace");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child did not run {test_name}"
-    );
-    false
+    netns::enter(test_name, "ip link set lo up")
 }
 
 /// The roost binary under test.

@@ -8,31 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Env var that marks the re-executed child running inside its own network namespace.
-const IN_NETNS: &str = "ROOST_TEST_IN_NETNS";
+pub mod netns;
 
 /// Runs the calling test inside a fresh network namespace with only `lo` up. Returns `true`
 /// in the parent, which has already checked that the child ran the test and passed; the test
-/// body must return at once. Returns `false` inside the namespace: run the body.
+/// body must return at once. Returns `false` where the body should run.
 pub fn in_own_netns(test_name: &str) -> bool {
-    if std::env::var_os(IN_NETNS).is_some() {
-        return false;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = Command::new("unshare")
-        .args(["-rn", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
-        .arg(&exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads", "1"])
-        .env(IN_NETNS, "1")
-        .output()
-        .expect("unshare must be available to run daemon tests (util-linux)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "test {test_name} failed inside its network namespace\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-    true
+    !netns::enter(test_name, "ip link set lo up")
 }
 
 /// Short timers so liveness tests take seconds, not minutes.
