@@ -355,6 +355,7 @@ pub fn command_for(req: &ControlRequest) -> Result<Command, String> {
 struct Driver {
     node: Node,
     net: net::NetSender,
+    net_counters: std::sync::Arc<net::NetCounters>,
     store: StoreHandle,
     pending: BTreeMap<u64, Sender<ControlResponse>>,
     next_token: u64,
@@ -484,6 +485,11 @@ impl Driver {
                     None => "off",
                 }
                 .to_string();
+                s.slips = self
+                    .slips
+                    .as_ref()
+                    .and_then(|x| serde_json::to_value(x.monitor.stats()).ok());
+                s.net = serde_json::to_value(self.net_counters.snapshot()).ok();
                 json_ok(&s)
             }
             Response::Opinion(mut o) => {
@@ -645,6 +651,7 @@ pub fn run_with(cfg: &Config, link: Option<SlipsLink>) -> Result<(), RuntimeErro
     let mut d = Driver {
         node,
         net: net.sender(),
+        net_counters: net.counters(),
         store: store_handle,
         pending: BTreeMap::new(),
         next_token: 1,

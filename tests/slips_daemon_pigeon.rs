@@ -114,6 +114,18 @@ fn two_pigeon_nodes_carry_requests_answers_and_survive_redis_restarts() {
         b.stderr().contains("malformed_total"),
         "garbage is counted in the log"
     );
+    let status = b.ctl(&["status"]).expect("status");
+    let malformed = status["slips"]["malformed"].as_u64().unwrap_or(0)
+        + status["slips"]["unknown_recipient"].as_u64().unwrap_or(0);
+    assert!(
+        malformed >= 8,
+        "garbage is counted in status: {}",
+        status["slips"]
+    );
+    assert!(
+        status["net"]["rx_datagrams"].as_u64().unwrap_or(0) > 0,
+        "network counters are in status: {status}"
+    );
     slips_a.send(&request_json("9.9.9.9"), "*");
     in_b.wait(WAIT, |g| g.is_data(&id_a, "request", "9.9.9.9"))
         .expect("B still relays after garbage");

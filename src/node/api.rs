@@ -335,6 +335,13 @@ pub struct StatusResponse {
     pub redis: String,
     /// Protocol counters, including every drop reason.
     pub counters: Stats,
+    /// Socket counters of the network room (datagrams, send errors, drops); set by the runtime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<serde_json::Value>,
+    /// Counters of the Slips relay (received, malformed, published, queued, dropped); set by
+    /// the runtime when a relay runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slips: Option<serde_json::Value>,
 }
 
 /// Reply to `Report` / `Blame`.

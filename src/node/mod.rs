@@ -374,6 +374,8 @@ impl Node {
             mode: "off".into(),
             redis: "off".into(),
             counters: self.stats.clone(),
+            net: None,
+            slips: None,
         }
     }
 

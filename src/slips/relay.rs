@@ -236,7 +236,7 @@ pub enum RelayStatus {
 }
 
 /// A snapshot of the relay counters, for `roost status` and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RelayStats {
     /// Payloads read from Redis.
     pub received: u64,
