@@ -42,7 +42,15 @@ pub struct TrustJudge {
     joined: BTreeSet<[u8; 32]>,
     /// Per IoC, the inputs of the last aggregate and its result: asking the same question
     /// twice (e.g. `roost opinion` after `roost ask`) must not count the same evidence twice.
-    last: BTreeMap<Ioc, (Vec<u64>, Option<Evaluation>)>,
+    last: BTreeMap<Ioc, (Fingerprint, Option<Evaluation>)>,
+}
+
+/// The exact inputs of one aggregate: (peer key, (threat bits, confidence bits)) per answer,
+/// and the own view under the all-zero key.
+type Fingerprint = Vec<([u8; 32], (u64, u64))>;
+
+fn bits(e: &Evaluation) -> (u64, u64) {
+    (e.threat().to_bits(), e.confidence().to_bits())
 }
 
 impl TrustJudge {
@@ -97,15 +105,13 @@ impl Judge for TrustJudge {
             return None;
         }
         let now = now_ms / 1000;
-        let mut fingerprint: Vec<u64> = Vec::with_capacity(answers.len() * 3 + 2);
-        for a in answers {
-            fingerprint.push(u64::from_le_bytes(a.peer[..8].try_into().unwrap_or([0; 8])));
-            fingerprint.push(a.evaluation.threat().to_bits());
-            fingerprint.push(a.evaluation.confidence().to_bits());
-        }
+        // Whole keys and exact bits: a shortened key could make two different inputs look alike.
+        let mut fingerprint: Fingerprint = answers
+            .iter()
+            .map(|a| (a.peer, bits(&a.evaluation)))
+            .collect();
         if let Some(o) = own {
-            fingerprint.push(o.threat().to_bits());
-            fingerprint.push(o.confidence().to_bits());
+            fingerprint.push(([0; 32], bits(&o)));
         }
         if let Some((prev, result)) = self.last.get(ioc) {
             if *prev == fingerprint {
