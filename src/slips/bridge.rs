@@ -17,12 +17,15 @@
 //!
 //! Answers are streamed one by one, as Pigeon forwarded each peer's reply, so a slow or
 //! silent peer does not hold back the others' answers until the node's `ask_deadline_ms`.
+//! Slips does not use them for the opinion of the request they answer (spec 0.5), but it
+//! stores each one as that peer's report when it reads it, and later opinions use those.
 //! Each answer reaches Slips once per request: the bridge remembers, per ask, which peers'
 //! answers it already published and skips them when the ask's reply comes. "No data"
 //! answers are not forwarded: Slips only prints that the peer has nothing to share, and a
 //! Slips peer behind the Go Pigeon never sends one (it stays silent when it knows nothing),
 //! so Slips never saw them from Pigeon. Answers to asks that Slips did not make (the CLI's)
 //! are not forwarded either.
+//!
 //! The `peer_update` of a peer always precedes its first `go_data`: the node emits
 //! `PeerUpdate` while it records the sender, before it dispatches the message, and the relay
 //! clamps `report_time` to be no older than the peer's last `peer_update`.
