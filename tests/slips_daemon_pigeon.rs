@@ -140,6 +140,81 @@ fn two_pigeon_nodes_carry_requests_answers_and_survive_redis_restarts() {
     assert!(b.signal(libc::SIGTERM).success());
 }
 
+#[test]
+fn answers_reach_slips_as_they_arrive() {
+    let name = "answers_reach_slips_as_they_arrive";
+    if !in_private_netns(name) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // A waits up to 20 s for its peers, longer than this test waits for any one message: an
+    // answer that reaches Slips only when the ask completes would come too late to pass.
+    std::fs::write(
+        dirs[0].join("roost.toml"),
+        "[timers]\nask_deadline_ms = 20000\n",
+    )
+    .unwrap();
+    let redis: Vec<_> = (0..3).map(|_| RedisServer::start()).collect();
+    let slips: Vec<_> = redis.iter().map(FakeSlips::start).collect();
+    let a = Daemon::pigeon("a", &dirs[0], 40111, redis[0].port);
+    let _b = Daemon::pigeon("b", &dirs[1], 40112, redis[1].port);
+    let _c = Daemon::pigeon("c", &dirs[2], 40113, redis[2].port);
+    let ids: Vec<String> = slips
+        .iter()
+        .map(|s| id_of_multiaddress(&wait_multiaddress(s, WAIT).expect("multiAddress")))
+        .collect();
+    let (id_a, id_b, id_c) = (&ids[0], &ids[1], &ids[2]);
+    assert!(a.wait_peers(2, WAIT), "A sees B and C");
+    let mut in_a = Inbox::new(&slips[0]);
+    let mut in_b = Inbox::new(&slips[1]);
+    let mut in_c = Inbox::new(&slips[2]);
+    for r in &redis {
+        assert!(pigeon_subscribed(r));
+    }
+
+    slips[0].send(&request_json("1.2.3.4"), "*");
+    in_b.wait(WAIT, |g| g.is_data(id_a, "request", "1.2.3.4"))
+        .expect("request from A at B");
+    in_c.wait(WAIT, |g| g.is_data(id_a, "request", "1.2.3.4"))
+        .expect("request from A at C");
+    // B answers at once; C (the slow peer) has not answered yet, so A's ask is still open,
+    // and B's answer must reach A's Slips anyway.
+    slips[1].send(&report_json("1.2.3.4", "0.8", "0.6"), id_a);
+    let from_b = in_a
+        .wait(WAIT, |g| g.is_data(id_b, "report", "1.2.3.4"))
+        .expect("B's answer at A before C answered");
+    slips[2].send(&report_json("1.2.3.4", "0.2", "0.9"), id_a);
+    let from_c = in_a
+        .wait(WAIT, |g| g.is_data(id_c, "report", "1.2.3.4"))
+        .expect("C's answer at A (the ask was still open)");
+    assert!(from_b < from_c);
+    let msg = in_a.seen[from_c].peer_msg.clone().unwrap();
+    assert_eq!(msg["evaluation"]["score"], 0.2);
+    // C's answer completed the ask; nothing is sent again after it.
+    in_a.wait(Duration::from_secs(1), |_| false);
+    let count = |id: &str| {
+        in_a.seen
+            .iter()
+            .filter(|g| g.is_data(id, "report", "1.2.3.4"))
+            .count()
+    };
+    assert_eq!((count(id_b), count(id_c)), (1, 1), "each answer once");
+    for (who, id) in [(id_b, from_b), (id_c, from_c)] {
+        assert!(
+            in_a.seen[..id]
+                .iter()
+                .any(|g| g.message_type == "peer_update"
+                    && g.contents["peerid"] == who.as_str()
+                    && g.contents["ip"] == "127.0.0.1"),
+            "A's Slips knew the peer's address before its answer"
+        );
+    }
+}
+
 fn pigeon_subscribed(r: &RedisServer) -> bool {
     r.wait_subscribers("p2p_pygo", 1, WAIT)
 }

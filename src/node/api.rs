@@ -146,7 +146,7 @@ pub enum Notification {
         /// Its protocol reliability.
         reliability: f64,
     },
-    /// A peer shared a report or blame (answers are delivered through the ask reply).
+    /// A peer shared a report or blame (answers come as `AnswerReceived`).
     ReportReceived {
         /// Peer id text.
         peer: String,
@@ -168,6 +168,23 @@ pub enum Notification {
         request: u64,
         /// What it asked about.
         ioc: Ioc,
+    },
+    /// A peer answered one of our Queries, as soon as its Answer is accepted, before the ask
+    /// completes. Exists so that the Pigeon bridge can hand each answer to Slips as it
+    /// arrives, as Pigeon forwarded each peer's reply; the aggregate still comes with the
+    /// ask's reply.
+    AnswerReceived {
+        /// Peer id text.
+        peer: String,
+        /// What the ask is about.
+        ioc: Ioc,
+        /// What the peer thinks; None when it answered "no data".
+        evaluation: Option<Evaluation>,
+        /// When we received it, unix ms.
+        timestamp_ms: u64,
+        /// The tokens of the commands waiting for this ask (coalesced asks share one), so
+        /// that a driver can tell its own asks from the CLI's.
+        waiting: Vec<u64>,
     },
     /// A peer said goodbye or went silent.
     PeerGone {

@@ -130,10 +130,19 @@ impl Node {
         ask.waiting.remove(&sender);
         ask.answers.push((sender, a.evaluation));
         let done = ask.waiting.is_empty();
+        let waiting = ask.tokens.clone();
         if let Some(p) = self.peers.get_mut(&sender) {
             p.good += 1;
             p.dirty = true;
         }
+        self.actions
+            .push_back(Action::Notify(Notification::AnswerReceived {
+                peer: super::peer_id_text(&sender),
+                ioc: a.ioc.clone(),
+                evaluation: a.evaluation,
+                timestamp_ms: now_ms,
+                waiting,
+            }));
         if let Some(ev) = a.evaluation {
             self.judge
                 .observe(sender, &a.ioc, ev, ReportKind::Answer, now_ms);

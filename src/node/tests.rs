@@ -620,3 +620,167 @@ fn the_judge_sees_reports_and_answers_and_decides() {
         vec![ReportKind::Blame, ReportKind::Answer]
     );
 }
+
+/// Delivers every queued datagram between `nodes` (node i at `addr(i + 1)`) until none sends
+/// more; the other actions are appended to `log[i]`, in order.
+fn mesh(nodes: &mut [Node], now: u64, log: &mut [Vec<Action>]) {
+    loop {
+        let mut sent = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            for x in drain(n) {
+                match x {
+                    Action::Transmit { to, bytes } => sent.push((i, to, bytes)),
+                    other => log[i].push(other),
+                }
+            }
+        }
+        if sent.is_empty() {
+            return;
+        }
+        for (from, to, bytes) in sent {
+            for (j, n) in nodes.iter_mut().enumerate() {
+                let hit = match to {
+                    Dest::Multicast => j != from,
+                    Dest::Unicast(a) => a == addr(j as u8 + 1),
+                };
+                if hit {
+                    n.handle_datagram(now, addr(from as u8 + 1), &bytes, to == Dest::Multicast);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_answer_is_notified_as_it_arrives() {
+    // a asks; b answers at once from its own detection; c answers only when its relay
+    // (Slips, in Pigeon mode) does, which here is half a second later.
+    let slow = NodeConfig {
+        answer_queries: false,
+        ..cfg()
+    };
+    let mut nodes = vec![
+        Node::new(cfg(), key(1), 1, vec![], 1, T0),
+        Node::new(cfg(), key(2), 1, vec![], 2, T0),
+        Node::new(slow, key(3), 1, vec![], 3, T0),
+    ];
+    let mut log = vec![Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..3 {
+        nodes[i].handle_timeout(T0);
+        mesh(&mut nodes, T0, &mut log);
+    }
+    assert!(nodes.iter().all(|n| n.active_peers() == 2));
+    let (id_a, id_b, id_c) = (
+        nodes[0].id().to_owned(),
+        nodes[1].id().to_owned(),
+        nodes[2].id().to_owned(),
+    );
+    nodes[1].handle_command(
+        T0,
+        Command::Report {
+            ioc: ioc(),
+            evaluation: ev(0.7, 0.6),
+        },
+        1,
+    );
+    mesh(&mut nodes, T0, &mut log);
+    log[0].clear();
+
+    nodes[0].handle_command(T0 + 10, Command::Ask { ioc: ioc() }, 9);
+    mesh(&mut nodes, T0 + 10, &mut log);
+    let answers = |log: &[Action]| -> Vec<(String, Option<Evaluation>, u64, Vec<u64>)> {
+        log.iter()
+            .filter_map(|x| match x {
+                Action::Notify(Notification::AnswerReceived {
+                    peer,
+                    ioc: i,
+                    evaluation,
+                    timestamp_ms,
+                    waiting,
+                }) if *i == ioc() => {
+                    Some((peer.clone(), *evaluation, *timestamp_ms, waiting.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let is_reply = |x: &Action| matches!(x, Action::Reply { token: 9, .. });
+    assert_eq!(
+        answers(&log[0]),
+        [(id_b.clone(), Some(ev(0.7, 0.6)), T0 + 10, vec![9])],
+        "b's answer is out before c has answered"
+    );
+    assert!(!log[0].iter().any(is_reply), "the ask still waits for c");
+
+    let request = log[2]
+        .iter()
+        .find_map(|x| match x {
+            Action::Notify(Notification::QueryReceived { peer, request, .. }) if *peer == id_a => {
+                Some(*request)
+            }
+            _ => None,
+        })
+        .unwrap();
+    nodes[2].handle_command(
+        T0 + 500,
+        Command::AnswerQuery {
+            peer: id_a.clone(),
+            request,
+            evaluation: Some(ev(0.2, 0.9)),
+        },
+        2,
+    );
+    mesh(&mut nodes, T0 + 500, &mut log);
+    let got = answers(&log[0]);
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[1],
+        (id_c.clone(), Some(ev(0.2, 0.9)), T0 + 500, vec![9])
+    );
+    let c_at = log[0]
+        .iter()
+        .position(|x| matches!(x, Action::Notify(Notification::AnswerReceived { peer, .. }) if *peer == id_c))
+        .unwrap();
+    let reply_at = log[0].iter().position(is_reply).unwrap();
+    assert!(
+        c_at < reply_at,
+        "the last answer is notified before the reply"
+    );
+    let Action::Reply {
+        response: Response::Ask(r),
+        ..
+    } = &log[0][reply_at]
+    else {
+        panic!("not an ask reply");
+    };
+    assert_eq!((r.answered, r.answers.len()), (2, 2));
+
+    // A "no data" answer is notified too (the relay decides what Slips sees); a peer that
+    // never answers gets no notification, and the deadline completes the ask.
+    log[0].clear();
+    let other: Ioc = "198.51.100.1".parse().unwrap();
+    nodes[0].handle_command(T0 + 1_000, Command::Ask { ioc: other.clone() }, 10);
+    mesh(&mut nodes, T0 + 1_000, &mut log);
+    nodes[0].handle_timeout(T0 + 1_000 + NodeConfig::default().ask_deadline_ms);
+    mesh(&mut nodes, T0 + 5_000, &mut log);
+    let notes: Vec<_> = log[0]
+        .iter()
+        .filter_map(|x| match x {
+            Action::Notify(Notification::AnswerReceived {
+                peer,
+                ioc: i,
+                evaluation,
+                ..
+            }) if *i == other => Some((peer.clone(), *evaluation)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, [(id_b, None)]);
+    assert!(log[0].iter().any(|x| matches!(
+        x,
+        Action::Reply {
+            token: 10,
+            response: Response::Ask(AskResponse { answered: 1, .. })
+        }
+    )));
+}

@@ -6,7 +6,7 @@
 //!
 //! | from | to |
 //! |---|---|
-//! | `p2p_pygo` request to `*` | `Command::Ask`; when the ask completes, every peer answer that carries an evaluation goes to Slips as a `go_data` report from that peer |
+//! | `p2p_pygo` request to `*` | `Command::Ask`; each peer answer that carries an evaluation goes to Slips as a `go_data` report from that peer as soon as it arrives (`Notification::AnswerReceived`); answers not streamed that way (an ask served from the node's cache) go when the ask's reply comes |
 //! | `p2p_pygo` report to `*` | `Command::Report` (a "no data" report is dropped) |
 //! | `p2p_pygo` blame to `*` | `Command::Blame` |
 //! | `p2p_pygo` report to a peer | `Command::AnswerQuery` for the oldest pending query of that peer about that IoC |
@@ -15,9 +15,17 @@
 //! | peer's Query | `go_data` request from that peer (Slips answers with a report to it) |
 //! | peer's Report / Blame | `go_data` report / blame (the relay refuses blames: Slips 1.1.21 would crash) |
 //!
-//! Answers are delivered when the ask completes (the node's `ask_deadline_ms`), not one by
-//! one: Slips reads replies to its own request only after its 2 s sleep and does not use them
-//! for that request's opinion anyway (spec 0.5), so nothing is gained by streaming them.
+//! Answers are streamed one by one, as Pigeon forwarded each peer's reply, so a slow or
+//! silent peer does not hold back the others' answers until the node's `ask_deadline_ms`.
+//! Slips does not use them for the opinion of the request they answer (spec 0.5), but it
+//! stores each one as that peer's report when it reads it, and later opinions use those.
+//! Each answer reaches Slips once per request: the bridge remembers, per ask, which peers'
+//! answers it already published and skips them when the ask's reply comes. "No data"
+//! answers are not forwarded: Slips only prints that the peer has nothing to share, and a
+//! Slips peer behind the Go Pigeon never sends one (it stays silent when it knows nothing),
+//! so Slips never saw them from Pigeon. Answers to asks that Slips did not make (the CLI's)
+//! are not forwarded either.
+//!
 //! The `peer_update` of a peer always precedes its first `go_data`: the node emits
 //! `PeerUpdate` while it records the sender, before it dispatches the message, and the relay
 //! clamps `report_time` to be no older than the peer's last `peer_update`.
@@ -37,7 +45,7 @@
 //! `new_blame`: that would let any single peer make Slips block an address; only the
 //! trust-weighted aggregate of an ask can.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use tracing::{debug, info, warn};
@@ -128,8 +136,9 @@ pub struct BridgeStats {
 /// Why the bridge sent a command to the node, so it knows what to do with the reply.
 #[derive(Debug, Clone, PartialEq)]
 enum Purpose {
-    /// Pigeon: Slips' request; deliver the answers as `go_data`.
-    PigeonAsk,
+    /// Pigeon: Slips' request; deliver the answers as `go_data`. `streamed` holds the peers
+    /// whose answers already went to Slips as they arrived.
+    PigeonAsk { streamed: BTreeSet<String> },
     /// Native: Slips' data request; publish a blame if the network says malicious.
     NativeAsk(IpAddr),
     /// Native: list peers to refresh `peer_trust`.
@@ -236,7 +245,12 @@ impl Bridge {
         match event {
             SlipsEvent::Broadcast { msg } => match msg {
                 DovecotMessage::Request { ioc } => {
-                    vec![self.command(Command::Ask { ioc }, Purpose::PigeonAsk)]
+                    vec![self.command(
+                        Command::Ask { ioc },
+                        Purpose::PigeonAsk {
+                            streamed: BTreeSet::new(),
+                        },
+                    )]
                 }
                 DovecotMessage::Report { .. } | DovecotMessage::Blame { .. } => {
                     let blame = matches!(msg, DovecotMessage::Blame { .. });
@@ -349,6 +363,16 @@ impl Bridge {
                     msg,
                 })]
             }
+            (
+                BridgeMode::Pigeon,
+                Notification::AnswerReceived {
+                    peer,
+                    ioc,
+                    evaluation,
+                    timestamp_ms,
+                    waiting,
+                },
+            ) => self.stream_answer(peer, ioc, evaluation, timestamp_ms, &waiting),
             (BridgeMode::Native, Notification::PeerUpdate { .. }) => {
                 self.trust_soon();
                 Vec::new()
@@ -368,12 +392,13 @@ impl Bridge {
             return Vec::new();
         }
         match (purpose, response) {
-            (Purpose::PigeonAsk, Response::Ask(a)) => {
+            (Purpose::PigeonAsk { streamed }, Response::Ask(a)) => {
                 let Ok(ioc) = a.ioc.parse::<Ioc>() else {
                     return Vec::new();
                 };
                 a.answers
                     .into_iter()
+                    .filter(|ans| !streamed.contains(&ans.peer))
                     .filter_map(|ans| {
                         let evaluation = Evaluation::new(ans.threat, ans.confidence).ok()?;
                         Some(BridgeOutput::Slips(SlipsCommand::GoData {
@@ -438,6 +463,37 @@ impl Bridge {
                 Vec::new()
             }
         }
+    }
+
+    /// Pigeon: one peer's answer, published at once if Slips is waiting for that ask (one of
+    /// `waiting` is a Slips request still in flight) and the answer carries data.
+    fn stream_answer(
+        &mut self,
+        peer: String,
+        ioc: Ioc,
+        evaluation: Option<Evaluation>,
+        timestamp_ms: u64,
+        waiting: &[u64],
+    ) -> Vec<BridgeOutput> {
+        let Some(evaluation) = evaluation else {
+            debug!(peer = %peer, ioc = %ioc, "peer has no data; not telling Slips");
+            return Vec::new();
+        };
+        let mut ours = false;
+        for t in waiting {
+            if let Some(Purpose::PigeonAsk { streamed }) = self.purposes.get_mut(t) {
+                streamed.insert(peer.clone());
+                ours = true;
+            }
+        }
+        if !ours {
+            return Vec::new();
+        }
+        vec![BridgeOutput::Slips(SlipsCommand::GoData {
+            reporter: peer,
+            report_time: unix_secs(timestamp_ms),
+            msg: DovecotMessage::report(ioc, evaluation),
+        })]
     }
 
     fn remember_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc, request: u64) {
@@ -690,6 +746,100 @@ mod tests {
             &out[..],
             [BridgeOutput::Slips(SlipsCommand::GoData { reporter, report_time: 7, msg: DovecotMessage::Report { .. } })] if reporter == "A"
         ));
+    }
+
+    fn answer(peer: &str, evaluation: Option<Evaluation>, waiting: Vec<u64>) -> Notification {
+        Notification::AnswerReceived {
+            peer: peer.into(),
+            ioc: ip("1.2.3.4"),
+            evaluation,
+            timestamp_ms: 4_500,
+            waiting,
+        }
+    }
+
+    fn reporters(out: &[BridgeOutput]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                BridgeOutput::Slips(SlipsCommand::GoData {
+                    reporter,
+                    msg: DovecotMessage::Report { .. },
+                    ..
+                }) => Some(reporter.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pigeon_answers_stream_as_they_arrive_and_only_once() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Pigeon));
+        let request = || SlipsEvent::Broadcast {
+            msg: DovecotMessage::Request { ioc: ip("1.2.3.4") },
+        };
+        let (_, token) = node_cmd(&b.on_event(0, request()));
+        let e = Evaluation::new(0.9, 0.5).unwrap();
+        // A fast peer's answer goes to Slips at once, stamped with its arrival time.
+        let out = b.on_notification(5_000, answer("A", Some(e), vec![token]));
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::GoData { reporter, report_time: 4, msg: DovecotMessage::Report { .. } })] if reporter == "A"
+        ));
+        // "No data" is not forwarded; nor is an answer to an ask Slips did not make (the CLI's).
+        assert!(b
+            .on_notification(5_100, answer("B", None, vec![token]))
+            .is_empty());
+        assert!(b
+            .on_notification(5_100, answer("C", Some(e), vec![7]))
+            .is_empty());
+        // The ask completes: nothing already streamed is sent again.
+        let info = |peer: &str| AnswerInfo {
+            peer: peer.into(),
+            threat: 0.9,
+            confidence: 0.5,
+        };
+        let resp = |answers| {
+            Response::Ask(AskResponse {
+                ioc: "1.2.3.4".into(),
+                threat: Some(0.9),
+                confidence: Some(0.5),
+                answers,
+                asked: 2,
+                answered: 2,
+                elapsed_ms: 10,
+            })
+        };
+        assert!(b.on_reply(6_000, token, resp(vec![info("A")])).is_empty());
+        // A second request served from the node's cache (no notifications): its reply carries
+        // the answers, each sent once.
+        let (_, token2) = node_cmd(&b.on_event(7_000, request()));
+        let out = b.on_reply(7_000, token2, resp(vec![info("A")]));
+        assert_eq!(reporters(&out), ["A"]);
+        // Two Slips requests coalesced into one ask: each answer is published once, when it
+        // arrives; an answer that came before Slips joined the ask comes with the reply.
+        let (_, t3) = node_cmd(&b.on_event(8_000, request()));
+        let (_, t4) = node_cmd(&b.on_event(8_000, request()));
+        let out = b.on_notification(8_100, answer("A", Some(e), vec![t3, t4]));
+        assert_eq!(reporters(&out), ["A"]);
+        assert!(b.on_reply(8_200, t3, resp(vec![info("A")])).is_empty());
+        assert!(b.on_reply(8_200, t4, resp(vec![info("A")])).is_empty());
+        let (_, t5) = node_cmd(&b.on_event(9_000, request()));
+        let out = b.on_reply(9_100, t5, resp(vec![info("Z"), info("A")]));
+        assert_eq!(reporters(&out), ["Z", "A"]);
+    }
+
+    #[test]
+    fn native_ignores_streamed_answers() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let req = crate::slips::native::parse_data_request(
+            br#"{"ip": "1.2.3.4", "profileid": "profile_10.0.0.1", "twid": "timewindow1", "version": "1"}"#,
+        )
+        .unwrap();
+        let (_, token) = node_cmd(&b.on_event(0, SlipsEvent::DataRequest { request: req }));
+        let e = Evaluation::new(0.9, 0.5).unwrap();
+        assert!(b
+            .on_notification(1, answer("A", Some(e), vec![token]))
+            .is_empty());
     }
 
     #[test]
