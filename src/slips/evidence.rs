@@ -2,10 +2,9 @@
 //! Slips' `utils.to_dict(evidence)` + `json.dumps` would (spec B.4), and the
 //! `p2p_reports.log` lines (spec B.9).
 //!
-//! Only the text is built here. Storing an evidence the way `db.set_evidence` does (profile
-//! creation, time-window lookup, `HSET profile_<ip>_timewindow<n>_evidence`, `INCR
-//! number_of_evidence`, `PUBLISH evidence_added`, threat-level updates) is not implemented
-//! yet; see the module notes in `mod.rs`.
+//! Only text and arithmetic live here (pure): the relay (`relay.rs`, `EvidenceWriter`) does
+//! the Redis writes that Slips' `db.set_evidence` does, using [`slips_timewindow`],
+//! [`score_text_of_level`], [`evidence_added_json`] and [`new_ip_json`] from this module.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -56,8 +55,9 @@ pub struct P2pEvidence {
     pub threat_level: String,
     /// `profile.ip`.
     pub profile: IpAddr,
-    /// `timewindow.number`.
-    pub timewindow: u32,
+    /// `timewindow.number` (Slips' numbers can be 0 or negative for times before the first
+    /// flow).
+    pub timewindow: i64,
     /// Zeek uids of the flows.
     pub uid: Vec<String>,
     /// Slips' timestamp text.
@@ -78,7 +78,7 @@ impl P2pEvidence {
         reporter_ip: Option<IpAddr>,
         score: f64,
         confidence: f64,
-        timewindow: u32,
+        timewindow: i64,
         timestamp: String,
         id: String,
     ) -> Option<Self> {
@@ -110,7 +110,7 @@ impl P2pEvidence {
         ids: [String; 2],
     ) -> Option<[Self; 2]> {
         let saddr = request.profile_ip?;
-        let timewindow = request.timewindow?;
+        let timewindow = i64::from(request.timewindow?);
         let level = threat_level_for_score(score)?.to_ascii_uppercase();
         let description = if request.ip_state.as_deref()?.contains("src") {
             format!(
@@ -177,6 +177,97 @@ impl P2pEvidence {
         s.push_str(", \"rel_id\": null}");
         s
     }
+}
+
+/// Where the evidence's time window comes from when the relay stores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EvidenceWindow {
+    /// Use `P2pEvidence::timewindow` as it is (MALICIOUS_IP_FROM_P2P_NETWORK: the `twid` of
+    /// the flow Slips asked about).
+    Given,
+    /// Find the window of this unix time in the profile, or create it, as Slips'
+    /// `get_tw_of_ts` / `get_timewindow` do for a P2P_REPORT (spec B.4.1 step 4).
+    OfTime(f64),
+}
+
+/// Slips' `time_window_width: only_one_tw`, as its config parser turns it into seconds.
+pub const ONLY_ONE_TW_WIDTH: f64 = 9_999_999_999.0;
+
+/// The time window (number, start) of unix time `ts`, computed like Slips'
+/// `ProfileHandler.get_timewindow`: windows of `width` seconds counted from the first flow
+/// Slips saw (`analysis` hash, `file_start`), numbered from 1, so that times before the first
+/// flow get 0 or negative numbers; without a first flow, `ts` opens window 1. The
+/// `only_one_tw` width puts everything in window 1, starting a hundred years earlier.
+pub fn slips_timewindow(ts: f64, first_flow: Option<f64>, width: f64) -> (i64, f64) {
+    if width == ONLY_ONE_TW_WIDTH {
+        return (1, ts - 31_536_000.0 * 100.0);
+    }
+    match first_flow {
+        Some(start) if width > 0.0 && width.is_finite() => {
+            let n = ((ts - start) / width).floor() + 1.0;
+            if !n.is_finite() || n.abs() > 1e15 {
+                return (1, ts);
+            }
+            (n as i64, start + width * (n - 1.0))
+        }
+        _ => (1, ts),
+    }
+}
+
+/// The text redis-py stores for a threat level's value in `IPsInfo:score` (Slips keeps `info`
+/// and `critical` as the Python ints 0 and 1). `None` for an unknown level name.
+pub fn score_text_of_level(level: &str) -> Option<&'static str> {
+    match level.to_ascii_lowercase().as_str() {
+        "info" => Some("0"),
+        "low" => Some("0.2"),
+        "medium" => Some("0.5"),
+        "high" => Some("0.8"),
+        "critical" => Some("1"),
+        _ => None,
+    }
+}
+
+/// The `evidence_added` payload: the stored evidence JSON with `"version"` appended as
+/// Slips' `publish` does (`json.loads`, `update`, `json.dumps`: the key goes last).
+pub fn evidence_added_json(evidence_json: &str, version: &str) -> String {
+    let body = evidence_json
+        .trim_end()
+        .strip_suffix('}')
+        .unwrap_or(evidence_json);
+    let mut s = String::with_capacity(body.len() + 32);
+    s.push_str(body);
+    s.push_str(", \"version\": ");
+    push_py_str(&mut s, version);
+    s.push('}');
+    s
+}
+
+/// The `new_ip` payload Slips' `add_profile` publishes for a new profile: a plain string,
+/// which Slips' `publish` wraps as `{"text": ..., "version": ...}`. The `ip_info` module
+/// reads it and looks up the address's ASN, rDNS and geolocation.
+pub fn new_ip_json(ip: IpAddr, version: &str) -> String {
+    let mut s = String::from("{\"text\": ");
+    push_py_str(&mut s, &ip.to_string());
+    s.push_str(", \"version\": ");
+    push_py_str(&mut s, version);
+    s.push('}');
+    s
+}
+
+/// A random (version 4) UUID in its text form, from 16 random bytes the caller drew: Slips
+/// gives every evidence a `uuid4()` id.
+pub fn uuid4_text(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A broken-down local time, as Slips' `convert_ts_format(now, alerts_format)` prints it for

@@ -54,6 +54,7 @@ pub mod native;
 pub mod pigeon_args;
 pub mod pigeon_channels;
 pub mod relay;
+pub mod set_evidence;
 pub mod version;
 
 pub use dovecot::{DovecotError, DovecotMessage, DovecotScore};
