@@ -1002,6 +1002,200 @@ mod tests {
         ));
     }
 
+    fn peer_info(id: &str, trust: f64) -> PeerInfo {
+        PeerInfo {
+            id: id.into(),
+            state: "active",
+            addr: Some("10.0.0.2:4000".into()),
+            reliability: 1.0,
+            trust,
+            last_seen: 0,
+            why: None,
+        }
+    }
+
+    fn report(peer: &str, addr: &str, t: f64, c: f64) -> Notification {
+        Notification::ReportReceived {
+            peer: peer.into(),
+            kind: ReportKind::Report,
+            ioc: ip(addr),
+            evaluation: Evaluation::new(t, c).unwrap(),
+            timestamp_ms: 0,
+        }
+    }
+
+    fn opinion(ioc: &str, t: f64, c: f64) -> Response {
+        Response::Opinion(crate::node::OpinionResponse {
+            ioc: ioc.into(),
+            threat: Some(t),
+            confidence: Some(c),
+            reports: vec![],
+        })
+    }
+
+    #[test]
+    fn native_trusted_report_becomes_evidence_then_blame_once_per_window() {
+        let mut cfg = BridgeConfig::new(BridgeMode::Native);
+        cfg.disabled_detections = vec!["MALICIOUS_IP_FROM_P2P_NETWORK".into()];
+        let mut b = Bridge::new(cfg);
+        let now = 1_712_345_678_000;
+        // Two reports while one Peers command is in flight: one command.
+        let (cmd, token) = node_cmd(&b.on_notification(now, report("A", "6.6.6.6", 0.5, 0.8)));
+        assert_eq!(cmd, Command::Peers);
+        assert!(b
+            .on_notification(now, report("Z", "7.7.7.7", 1.0, 1.0))
+            .is_empty());
+        let out = b.on_reply(
+            now,
+            token,
+            Response::Peers(vec![peer_info("A", 0.5), peer_info("Z", 0.49)]),
+        );
+        // A (trust 0.5 = the default bar): evidence, log line, opinion; Z: nothing.
+        let mut opinion_token = None;
+        let mut evidence = None;
+        let mut log = None;
+        for o in &out {
+            match o {
+                BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                    evidence: e,
+                    profile_start,
+                    window,
+                }) => {
+                    assert_eq!(*profile_start, 1_712_345_678.0);
+                    assert_eq!(*window, EvidenceWindow::OfTime(1_712_345_678.0));
+                    evidence = Some(e.clone());
+                }
+                BridgeOutput::ReportsLog { text, at_ms } => {
+                    assert_eq!(*at_ms, now);
+                    log = Some(text.clone());
+                }
+                BridgeOutput::Node {
+                    command: Command::Opinion { ioc },
+                    token,
+                } => {
+                    assert_eq!(ioc, &ip("6.6.6.6"));
+                    opinion_token = Some(*token);
+                }
+                BridgeOutput::Slips(SlipsCommand::SetPeerTrust { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let e = evidence.expect("P2P_REPORT");
+        assert_eq!(e.kind, EvidenceKind::P2pReport);
+        assert_eq!(e.threat_level, "medium");
+        assert_eq!(
+            e.description,
+            "attacking another peer: 10.0.0.2 (A). confidence: 0.8"
+        );
+        assert_eq!(e.id.len(), 36);
+        assert_eq!(
+            log.unwrap(),
+            "[The Network -> Slips] Peer report about 6.6.6.6 Evaluation: {'score': 0.5, 'confidence': 0.8} from peer: A"
+        );
+        assert_eq!(b.stats().untrusted_reports, 1);
+        // The opinion crosses the blame threshold: one new_blame...
+        let out = b.on_reply(now, opinion_token.unwrap(), opinion("6.6.6.6", 1.0, 0.6));
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::Blame { .. })]
+        ));
+        // ... and none again in the same time window, not even from a data request, whose
+        // MALICIOUS_IP_FROM_P2P_NETWORK evidence is disabled here.
+        let req = crate::slips::native::parse_data_request(
+            br#"{"ip": "6.6.6.6", "profileid": "profile_10.0.0.1", "twid": "timewindow1", "ip_state": "dstip", "stime": 5, "uid": "C", "version": "1"}"#,
+        )
+        .unwrap();
+        let (_, token) = node_cmd(&b.on_event(now + 1, SlipsEvent::DataRequest { request: req }));
+        let ask = Response::Ask(AskResponse {
+            ioc: "6.6.6.6".into(),
+            threat: Some(1.0),
+            confidence: Some(0.9),
+            answers: vec![],
+            asked: 1,
+            answered: 1,
+            elapsed_ms: 1,
+        });
+        assert!(b.on_reply(now + 2, token, ask).is_empty());
+        assert_eq!(b.stats().blames_suppressed, 1);
+        // The network has an opinion on 6.6.6.6 now: Slips' own evidence about it is not
+        // shared again within the window, but about another IP it is.
+        let shared = |addr: &str| SlipsEvent::ReportToPeers {
+            evidence: crate::slips::native::SharedEvidence {
+                ioc: ip(addr),
+                evaluation: Evaluation::new(0.8, 0.9).unwrap(),
+                evidence_type: "HORIZONTAL_PORT_SCAN".into(),
+                evidence_id: "x".into(),
+            },
+        };
+        assert!(b.on_event(now + 3, shared("6.6.6.6")).is_empty());
+        assert_eq!(b.stats().not_reshared, 1);
+        assert!(matches!(
+            node_cmd(&b.on_event(now + 3, shared("6.6.6.7"))).0,
+            Command::Report { .. }
+        ));
+        let later = now + 3_700_000;
+        assert!(matches!(
+            node_cmd(&b.on_event(later, shared("6.6.6.6"))).0,
+            Command::Report { .. }
+        ));
+    }
+
+    #[test]
+    fn native_ask_writes_two_malicious_ip_evidences() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let ask = |b: &mut Bridge, ip: &str, t: f64, c: f64| {
+            let req = crate::slips::native::parse_data_request(
+                format!(r#"{{"ip": "{ip}", "profileid": "profile_10.0.0.1", "twid": "timewindow4", "ip_state": "dstip", "stime": 1712345678.5, "uid": "CU", "version": "1"}}"#).as_bytes(),
+            )
+            .unwrap();
+            let (_, token) = node_cmd(&b.on_event(0, SlipsEvent::DataRequest { request: req }));
+            b.on_reply(
+                1,
+                token,
+                Response::Ask(AskResponse {
+                    ioc: ip.into(),
+                    threat: Some(t),
+                    confidence: Some(c),
+                    answers: vec![],
+                    asked: 1,
+                    answered: 1,
+                    elapsed_ms: 1,
+                }),
+            )
+        };
+        // Below the evidence threshold: nothing.
+        assert!(ask(&mut b, "6.6.6.1", 0.5, 0.3).is_empty());
+        // Evidence but no blame.
+        let out = ask(&mut b, "6.6.6.2", 0.5, 0.5);
+        let evs: Vec<&P2pEvidence> = out
+            .iter()
+            .filter_map(|o| match o {
+                BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                    evidence,
+                    window: EvidenceWindow::Given,
+                    profile_start,
+                }) if *profile_start == 1712345678.5 => Some(evidence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].attacker.to_string(), "10.0.0.1");
+        assert_eq!(evs[1].attacker.to_string(), "6.6.6.2");
+        assert!(evs.iter().all(|e| e.timewindow == 4
+            && e.threat_level == "MEDIUM"
+            && e.profile.to_string() == "6.6.6.2"
+            && e.timestamp == "1712345678.5"));
+        assert_ne!(evs[0].id, evs[1].id);
+        // Evidence and blame.
+        let out = ask(&mut b, "6.6.6.3", 0.9, 0.9);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out.last(),
+            Some(BridgeOutput::Slips(SlipsCommand::Blame { .. }))
+        ));
+    }
+
     #[test]
     fn native_peer_trust_written_on_change() {
         let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));

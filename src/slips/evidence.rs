@@ -451,6 +451,148 @@ mod tests {
     }
 
     #[test]
+    fn timewindows_like_slips() {
+        // The example in Slips' get_timewindow docstring: width 2 from t = 0.
+        assert_eq!(slips_timewindow(2.0, Some(0.0), 2.0), (2, 2.0));
+        assert_eq!(slips_timewindow(4.0, Some(0.0), 2.0), (3, 4.0));
+        assert_eq!(slips_timewindow(3.9, Some(0.0), 2.0), (2, 2.0));
+        assert_eq!(slips_timewindow(0.0, Some(0.0), 2.0), (1, 0.0));
+        // Before the first flow: window 0 and below.
+        assert_eq!(slips_timewindow(-0.5, Some(0.0), 2.0), (0, -2.0));
+        assert_eq!(slips_timewindow(-2.5, Some(0.0), 2.0), (-1, -4.0));
+        // One hour windows from a real start.
+        let start = 1_712_345_000.25;
+        assert_eq!(
+            slips_timewindow(start + 7_300.0, Some(start), 3600.0),
+            (3, start + 7_200.0)
+        );
+        // No flow yet: the report opens window 1 at its own time.
+        assert_eq!(slips_timewindow(99.5, None, 3600.0), (1, 99.5));
+        // only_one_tw.
+        let (n, s) = slips_timewindow(1e9, Some(5.0), ONLY_ONE_TW_WIDTH);
+        assert_eq!((n, s), (1, 1e9 - 3_153_600_000.0));
+        // Nonsense widths do not panic.
+        assert_eq!(slips_timewindow(10.0, Some(0.0), 0.0), (1, 10.0));
+        assert_eq!(slips_timewindow(f64::MAX, Some(0.0), 1e-300), (1, f64::MAX));
+    }
+
+    #[test]
+    fn slips_texts() {
+        assert_eq!(score_text_of_level("info"), Some("0"));
+        assert_eq!(score_text_of_level("HIGH"), Some("0.8"));
+        assert_eq!(score_text_of_level("critical"), Some("1"));
+        assert_eq!(score_text_of_level("severe"), None);
+        assert_eq!(
+            evidence_added_json(r#"{"a": 1, "b": null}"#, "1.1.21"),
+            r#"{"a": 1, "b": null, "version": "1.1.21"}"#
+        );
+        assert_eq!(
+            new_ip_json("1.2.3.4".parse().unwrap(), "1.1.21"),
+            r#"{"text": "1.2.3.4", "version": "1.1.21"}"#
+        );
+        assert_eq!(
+            uuid4_text([0xff; 16]),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(
+            uuid4_text([0; 16]),
+            "00000000-0000-4000-8000-000000000000"
+        );
+    }
+
+    /// The keys of both evidence kinds, in the order of spec B.4.1's verified example
+    /// (`to_dict` follows the dataclass field order), including every key Slips'
+    /// `dict_to_evidence` requires.
+    #[test]
+    fn json_keys_in_slips_order() {
+        let order = [
+            "\"evidence_type\": ",
+            "\"description\": ",
+            "\"attacker\": {\"direction\": ",
+            "\"ioc_type\": ",
+            "\"value\": ",
+            "\"profile\": {\"ip\": ",
+            "\"TI\": ",
+            "\"AS\": ",
+            "\"rDNS\": ",
+            "\"SNI\": ",
+            "\"DNS_resolution\": ",
+            "\"queries\": ",
+            "\"CNAME\": ",
+            "\"threat_level\": ",
+            "\"profile\": {\"ip\": ",
+            "\"timewindow\": {\"number\": ",
+            "\"start_time\": ",
+            "\"end_time\": ",
+            "\"uid\": ",
+            "\"timestamp\": ",
+            "\"interface\": ",
+            "\"victim\": ",
+            "\"proto\": ",
+            "\"dst_port\": ",
+            "\"src_port\": ",
+            "\"method\": ",
+            "\"id\": ",
+            "\"confidence\": ",
+            "\"rel_id\": ",
+        ];
+        let req = DataRequest {
+            ip: "1.2.3.4".parse().unwrap(),
+            cache_age: None,
+            profile_ip: Some("10.0.0.5".parse().unwrap()),
+            timewindow: Some(2),
+            ip_state: Some("srcip".into()),
+            stime: Some(17.0),
+            uid: Some("C1".into()),
+            proto: None,
+        };
+        let [m, _] =
+            P2pEvidence::malicious_ip_from_network(&req, 1.0, 0.5, ["a".into(), "b".into()])
+                .unwrap();
+        assert_eq!(
+            m.description,
+            "Connection from blacklisted IP 1.2.3.4 to 10.0.0.5 Source: Slips P2P network."
+        );
+        let r = P2pEvidence::p2p_report(
+            "1.2.3.4".parse().unwrap(),
+            "P",
+            None,
+            0.2,
+            0.5,
+            -1,
+            "t".into(),
+            "i".into(),
+        )
+        .unwrap();
+        for e in [m, r] {
+            let json = e.to_json();
+            let mut at = 0;
+            for key in order {
+                let found = json[at..].find(key).unwrap_or_else(|| panic!("{key} in {json}"));
+                at += found + key.len();
+            }
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v.as_object().unwrap().len(), 17, "{json}");
+            for required in [
+                "evidence_type",
+                "description",
+                "interface",
+                "attacker",
+                "threat_level",
+                "uid",
+                "timestamp",
+                "id",
+                "rel_id",
+                "confidence",
+                "method",
+            ] {
+                assert!(v.get(required).is_some(), "{required}");
+            }
+            assert!(v["timewindow"]["number"].is_i64());
+        }
+    }
+
+    #[test]
     fn log_lines() {
         let t = LocalTime {
             year: 2024,
