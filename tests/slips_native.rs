@@ -272,7 +272,10 @@ fn set_evidence_writes_what_slips_reads() {
         3,
         "same window, found in twsprofile"
     );
-    assert_eq!(hget(0, "profile_6.6.6.6", "threat_level").as_deref(), Some("low"));
+    assert_eq!(
+        hget(0, "profile_6.6.6.6", "threat_level").as_deref(),
+        Some("low")
+    );
     assert_eq!(
         hget(0, "profile_6.6.6.6", "max_threat_level").as_deref(),
         Some("critical")
@@ -290,7 +293,11 @@ fn set_evidence_writes_what_slips_reads() {
     while let Some((ch, _)) = slips.next_on(Duration::from_millis(300)) {
         kinds.push(ch);
     }
-    assert_eq!(kinds, ["evidence_added", "evidence_added"], "no second new_ip");
+    assert_eq!(
+        kinds,
+        ["evidence_added", "evidence_added"],
+        "no second new_ip"
+    );
 
     // The two MALICIOUS_IP_FROM_P2P_NETWORK evidences of a data request: both in the
     // requested IP's profile and the flow's window; the local host's own profile is not
@@ -319,7 +326,9 @@ fn set_evidence_writes_what_slips_reads() {
         stored,
         r#"{"evidence_type": "MALICIOUS_IP_FROM_P2P_NETWORK", "description": "Connection to blacklisted IP 7.7.7.7 from 10.0.0.5 Source: Slips P2P network.", "attacker": {"direction": "SRC", "ioc_type": "IP", "value": "10.0.0.5", "profile": {"ip": "10.0.0.5"}, "TI": null, "AS": null, "rDNS": null, "SNI": null, "DNS_resolution": null, "queries": null, "CNAME": null}, "threat_level": "HIGH", "profile": {"ip": "7.7.7.7"}, "timewindow": {"number": 2, "start_time": "", "end_time": ""}, "uid": ["CXyz12"], "timestamp": "1700000100.25", "interface": "default", "victim": false, "proto": false, "dst_port": null, "src_port": null, "method": "HEURISTIC", "id": "m-1", "confidence": 0.7, "rel_id": null}"#
     );
-    assert!(hget(0, key, "m-2").unwrap().contains(r#""value": "7.7.7.7""#));
+    assert!(hget(0, key, "m-2")
+        .unwrap()
+        .contains(r#""value": "7.7.7.7""#));
     assert_eq!(
         hget(0, "profile_7.7.7.7", "starttime").as_deref(),
         Some("1700000100.25")

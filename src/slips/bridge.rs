@@ -57,7 +57,8 @@ use crate::node::{Command, Notification, PeerInfo, ReportKind, Response};
 use crate::slips::dovecot::DovecotMessage;
 use crate::slips::events::{SlipsCommand, SlipsEvent};
 use crate::slips::evidence::{
-    peer_report_log_text, peer_update_log_text, uuid4_text, EvidenceKind, EvidenceWindow, LocalTime, P2pEvidence,
+    peer_report_log_text, peer_update_log_text, uuid4_text, EvidenceKind, EvidenceWindow,
+    LocalTime, P2pEvidence,
 };
 use crate::slips::native::DataRequest;
 
@@ -633,7 +634,11 @@ impl Bridge {
     }
 
     fn enabled(&self, kind: EvidenceKind) -> bool {
-        !self.cfg.disabled_detections.iter().any(|d| d == kind.name())
+        !self
+            .cfg
+            .disabled_detections
+            .iter()
+            .any(|d| d == kind.name())
     }
 
     /// The two MALICIOUS_IP_FROM_P2P_NETWORK evidences of a data request (spec B.4.2).
@@ -672,8 +677,10 @@ impl Bridge {
         let mut out = Vec::new();
         for r in std::mem::take(&mut self.pending_reports) {
             let peer = peers.iter().find(|p| p.id == r.peer);
+            // A NaN trust counts as none.
             let trust = peer.map_or(0.0, |p| p.trust);
-            if !(trust >= self.cfg.evidence_trust) {
+            let trusted = trust.is_finite() && trust >= self.cfg.evidence_trust;
+            if !trusted {
                 self.stats.untrusted_reports += 1;
                 debug!(peer = %r.peer, ip = %r.ip, trust, "reporter not trusted enough; no evidence");
                 continue;

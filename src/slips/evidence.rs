@@ -494,10 +494,7 @@ mod tests {
             uuid4_text([0xff; 16]),
             "ffffffff-ffff-4fff-bfff-ffffffffffff"
         );
-        assert_eq!(
-            uuid4_text([0; 16]),
-            "00000000-0000-4000-8000-000000000000"
-        );
+        assert_eq!(uuid4_text([0; 16]), "00000000-0000-4000-8000-000000000000");
     }
 
     /// The keys of both evidence kinds, in the order of spec B.4.1's verified example
@@ -568,7 +565,9 @@ mod tests {
             let json = e.to_json();
             let mut at = 0;
             for key in order {
-                let found = json[at..].find(key).unwrap_or_else(|| panic!("{key} in {json}"));
+                let found = json[at..]
+                    .find(key)
+                    .unwrap_or_else(|| panic!("{key} in {json}"));
                 at += found + key.len();
             }
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();

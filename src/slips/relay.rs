@@ -26,10 +26,10 @@ use crate::slips::native::{
     ShareDecision, NEW_BLAME, P2P_DATA_REQUEST, PEER_TRUST, REPORT_TO_PEERS,
 };
 use crate::slips::pigeon_args::{PigeonArgs, PigeonArgsError};
-use crate::slips::set_evidence::{store_evidence, EvidenceJob, SlipsTimes, Stored};
 use crate::slips::pigeon_channels::{
     go_data_json, parse_pygo, peer_update_json, PygoMessage, Recipient, MAX_PEER_ID_LEN,
 };
+use crate::slips::set_evidence::{store_evidence, EvidenceJob, SlipsTimes, Stored};
 
 /// Key Pigeon stores its multiaddress under (DB 0); Slips prints it once at start.
 pub const MULTIADDRESS_KEY: &str = "multiAddress";
