@@ -744,6 +744,28 @@ mod tests {
     }
 
     #[test]
+    fn reports_log_goes_under_p2p_trust() {
+        let mut c = Config {
+            data_dir: Some(PathBuf::from("/var/lib/roost")),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/var/lib/roost/p2p_trust/p2p_reports.log")
+        );
+        c.redis.slips_output_dir = PathBuf::from("/opt/slips/output");
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/opt/slips/output/p2p_trust/p2p_reports.log")
+        );
+        c.redis.slips_output_dir = PathBuf::from("out");
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/var/lib/roost/out/p2p_trust/p2p_reports.log")
+        );
+    }
+
+    #[test]
     fn shipped_file_documents_exactly_the_defaults() {
         let text = include_str!("../config/roost.toml");
         assert_eq!(Config::parse(text), Ok(Config::default()));
@@ -836,6 +858,15 @@ mod tests {
         );
         let e = err_of("[redis]\nurl = \"localhost:6379\"\n");
         assert!(e.starts_with("config key `redis.url`"), "{e}");
+        let e = err_of("[redis]\nevidence_trust = 1.5\n");
+        assert!(e.starts_with("config key `redis.evidence_trust`"), "{e}");
+        let e = err_of("[redis]\nevidence_threshold = -0.1\n");
+        assert!(
+            e.starts_with("config key `redis.evidence_threshold`"),
+            "{e}"
+        );
+        let e = err_of("[redis]\ntime_window_width = 0\n");
+        assert!(e.starts_with("config key `redis.time_window_width`"), "{e}");
         let e = err_of("network = \"\"\n");
         assert!(e.starts_with("config key `network`"), "{e}");
         let e = err_of("[net]\nport = 70000\n");
