@@ -260,6 +260,24 @@ pub struct RedisSection {
     /// `new_blame` for Slips. Confidence reflects how much the answering peers are trusted,
     /// so a handful of fresh identities cannot reach it on their own.
     pub blame_threshold: f64,
+    /// Native mode: the trust (0..1) a peer needs for its report or blame to become a
+    /// P2P_REPORT evidence in Slips. The default is the trust of a peer with no record yet.
+    pub evidence_trust: f64,
+    /// Native mode: a data request's network opinion whose `threat * confidence` reaches this
+    /// becomes MALICIOUS_IP_FROM_P2P_NETWORK evidence (a weaker statement than a blame).
+    pub evidence_threshold: f64,
+    /// Native mode: Slips' `parameters.time_window_width` in seconds (9999999999 for
+    /// `only_one_tw`): time windows of stored evidence, Slips' TTLs, and the once-per-window
+    /// limits of `new_blame` and of the opinion-cache sharing rule.
+    pub time_window_width: u64,
+    /// Native mode: Slips' `DisabledAlerts.disabled_detections`; `P2P_REPORT` or
+    /// `MALICIOUS_IP_FROM_P2P_NETWORK` listed here are not written.
+    pub disabled_detections: Vec<String>,
+    /// Native mode: Slips' output directory; `p2p_reports.log` goes to its `p2p_trust/`.
+    /// Empty: the data directory.
+    pub slips_output_dir: PathBuf,
+    /// Native mode: `p2p_reports.log` is rotated daily; this many past days are kept.
+    pub reports_log_keep_days: u32,
 }
 
 impl Default for RedisSection {
@@ -272,6 +290,12 @@ impl Default for RedisSection {
             gopy_channel: "p2p_gopy".to_string(),
             outbox: 1_000,
             blame_threshold: 0.5,
+            evidence_trust: 0.5,
+            evidence_threshold: 0.2,
+            time_window_width: 3600,
+            disabled_detections: Vec::new(),
+            slips_output_dir: PathBuf::new(),
+            reports_log_keep_days: 1,
         }
     }
 }
@@ -554,12 +578,16 @@ impl Config {
             return Err(invalid("redis.gopy_channel", "must not be empty"));
         }
         positive("redis.outbox", u64::from(r.outbox))?;
-        if !(r.blame_threshold.is_finite() && (0.0..=1.0).contains(&r.blame_threshold)) {
-            return Err(invalid(
-                "redis.blame_threshold",
-                "must be a number in [0, 1]",
-            ));
+        for (key, v) in [
+            ("redis.blame_threshold", r.blame_threshold),
+            ("redis.evidence_trust", r.evidence_trust),
+            ("redis.evidence_threshold", r.evidence_threshold),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(invalid(key, "must be a number in [0, 1]"));
+            }
         }
+        positive("redis.time_window_width", r.time_window_width)?;
         Ok(())
     }
 
@@ -577,6 +605,21 @@ impl Config {
         } else {
             Some(self.data_dir().join(&self.log.file))
         }
+    }
+
+    /// Where native mode writes Slips' `p2p_reports.log`: `<slips_output_dir>/p2p_trust/`,
+    /// or `<data dir>/p2p_trust/` when no Slips output directory is set (relative paths are
+    /// inside the data dir).
+    pub fn reports_log_path(&self) -> PathBuf {
+        let dir = &self.redis.slips_output_dir;
+        let base = if dir.as_os_str().is_empty() {
+            self.data_dir()
+        } else if dir.is_absolute() {
+            dir.clone()
+        } else {
+            self.data_dir().join(dir)
+        };
+        base.join("p2p_trust").join("p2p_reports.log")
     }
 
     /// The node's tunables, from `[network]`, `[timers]`, `[limits]` and the Slips mode.
@@ -701,6 +744,28 @@ mod tests {
     }
 
     #[test]
+    fn reports_log_goes_under_p2p_trust() {
+        let mut c = Config {
+            data_dir: Some(PathBuf::from("/var/lib/roost")),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/var/lib/roost/p2p_trust/p2p_reports.log")
+        );
+        c.redis.slips_output_dir = PathBuf::from("/opt/slips/output");
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/opt/slips/output/p2p_trust/p2p_reports.log")
+        );
+        c.redis.slips_output_dir = PathBuf::from("out");
+        assert_eq!(
+            c.reports_log_path(),
+            PathBuf::from("/var/lib/roost/out/p2p_trust/p2p_reports.log")
+        );
+    }
+
+    #[test]
     fn shipped_file_documents_exactly_the_defaults() {
         let text = include_str!("../config/roost.toml");
         assert_eq!(Config::parse(text), Ok(Config::default()));
@@ -793,6 +858,15 @@ mod tests {
         );
         let e = err_of("[redis]\nurl = \"localhost:6379\"\n");
         assert!(e.starts_with("config key `redis.url`"), "{e}");
+        let e = err_of("[redis]\nevidence_trust = 1.5\n");
+        assert!(e.starts_with("config key `redis.evidence_trust`"), "{e}");
+        let e = err_of("[redis]\nevidence_threshold = -0.1\n");
+        assert!(
+            e.starts_with("config key `redis.evidence_threshold`"),
+            "{e}"
+        );
+        let e = err_of("[redis]\ntime_window_width = 0\n");
+        assert!(e.starts_with("config key `redis.time_window_width`"), "{e}");
         let e = err_of("network = \"\"\n");
         assert!(e.starts_with("config key `network`"), "{e}");
         let e = err_of("[net]\nport = 70000\n");

@@ -25,9 +25,11 @@ use crate::control::server::{ControlHandle, ControlServer, NodeRequest};
 use crate::control::{ControlRequest, ControlResponse};
 use crate::identity::{identity_path, Identity, IdentityError};
 use crate::ioc::{Evaluation, Ioc};
+use crate::logs::{slips_timestamp, DailyFile};
 use crate::net::{self, Net, NetEvent, NetHandle};
 use crate::node::{Action, Command, KnownPeer, Node, Persist, ReportKind, Response};
 use crate::slips::bridge::{Bridge, BridgeConfig, BridgeMode, BridgeOutput};
+use crate::slips::evidence::{reports_log_line, LocalTime};
 use crate::slips::{Relay, RelayConfig, RelayMonitor, RelayStatus, SlipsCommand, SlipsEvent};
 use crate::store::{
     OpinionRecord, PeerRecord, ReportKind as StoredKind, ReportRecord, Store, StoreHandle, StoreOp,
@@ -164,15 +166,26 @@ pub fn slips_link_from_config(cfg: &Config) -> Result<Option<SlipsLink>, Runtime
                 cache_host,
                 cache_port,
                 cache_db,
-                ..
+                peer_trust_ttl,
+                tw_width_s,
             } = &mut relay.mode
             {
                 *cache_host = ch;
                 *cache_port = cp;
                 *cache_db = cd;
+                // Slips' extended TTL: 48 time windows.
+                *peer_trust_ttl = Some(r.time_window_width.saturating_mul(48));
+                *tw_width_s = r.time_window_width;
             }
             let mut bridge = BridgeConfig::new(BridgeMode::Native);
             bridge.malicious_threshold = r.blame_threshold;
+            bridge.evidence_trust = r.evidence_trust;
+            bridge.evidence_threshold = r.evidence_threshold;
+            bridge.tw_width_ms = r.time_window_width.saturating_mul(1000);
+            bridge.disabled_detections = r.disabled_detections.clone();
+            let mut seed = [0u8; 8];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
+            bridge.seed = u64::from_le_bytes(seed);
             (relay, bridge, false)
         }
     };
@@ -374,6 +387,8 @@ struct SlipsSide {
     monitor: RelayMonitor,
     /// Commands lost because the relay's channel was full.
     dropped: u64,
+    /// Native mode: Slips' `p2p_reports.log`.
+    reports_log: Option<DailyFile>,
 }
 
 impl Driver {
@@ -442,6 +457,19 @@ impl Driver {
                             if s.dropped <= 10 || s.dropped.is_power_of_two() {
                                 warn!(dropped_total = s.dropped, "the Slips relay is not keeping up; dropped a message for Slips");
                             }
+                        }
+                    }
+                }
+                BridgeOutput::ReportsLog { at_ms, text } => {
+                    if let Some(log) = self.slips.as_ref().and_then(|s| s.reports_log.as_ref()) {
+                        let us = at_ms.saturating_mul(1000);
+                        let line = i64::try_from(us)
+                            .ok()
+                            .and_then(LocalTime::from_unix_micros)
+                            .map(|t| reports_log_line(&t, &text))
+                            .unwrap_or_else(|| format!("{} - {text}\n", slips_timestamp(us)));
+                        if let Err(e) = log.write_at(at_ms / 1000, line.as_bytes()) {
+                            warn!(error = %e, path = %log.path().display(), "cannot write p2p_reports.log");
                         }
                     }
                 }
@@ -594,12 +622,18 @@ pub fn run_with(cfg: &Config, link: Option<SlipsLink>) -> Result<(), RuntimeErro
             warn!(addr = %addr, "Slips' Redis is not reachable yet; running anyway and retrying in the background");
         }
         let mode = link.bridge.mode;
+        let reports_log = (mode == BridgeMode::Native).then(|| {
+            let path = cfg.reports_log_path();
+            info!(path = %path.display(), "peer reports are logged in Slips' format");
+            DailyFile::new(path, cfg.redis.reports_log_keep_days)
+        });
         slips = Some((
             SlipsSide {
                 bridge: Bridge::new(link.bridge),
                 commands: cmd_tx,
                 monitor: r.monitor(),
                 dropped: 0,
+                reports_log,
             },
             mode,
         ));

@@ -92,7 +92,8 @@ fn native_nodes_share_evidence_and_answer_data_requests() {
         b.ctl(&["opinion", "192.168.1.50"])
     );
 
-    // Slips at B asks about it: the network (A's own detection) says malicious -> new_blame.
+    // The network (A's own detection) says malicious -> one new_blame at B (from A's report
+    // or from Slips' data request below, whichever comes first: one per IP per window).
     slips_b.publish_on("p2p_data_request", data_request("192.168.1.50"));
     let blame = slips_b.next(WAIT).expect("new_blame at B");
     let v: Value = serde_json::from_str(&blame).unwrap();
@@ -146,6 +147,224 @@ fn native_nodes_share_evidence_and_answer_data_requests() {
 
     assert!(a.signal(libc::SIGINT).success());
     assert!(b.signal(libc::SIGTERM).success());
+}
+
+/// All evidence Slips would find in a Redis: (hash key, evidence JSON) pairs.
+fn stored_evidence(slips: &FakeSlips) -> Vec<(String, Value)> {
+    let keys: Vec<String> = slips.query(0, redis::cmd("KEYS").arg("profile_*_evidence"));
+    let mut out = Vec::new();
+    for k in keys {
+        let all: Vec<(String, String)> = slips.query(0, redis::cmd("HGETALL").arg(&k));
+        for (_, json) in all {
+            out.push((
+                k.clone(),
+                serde_json::from_str(&json).expect("stored evidence is JSON"),
+            ));
+        }
+    }
+    out
+}
+
+/// `YYYY/MM/DD HH:MM:SS.ffffff - ` at the start of a Slips log line.
+fn has_slips_time_prefix(line: &str) -> bool {
+    let b = line.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        r.into_iter()
+            .all(|i| b.get(i).is_some_and(u8::is_ascii_digit))
+    };
+    b.len() > 29
+        && digits(0..4)
+        && b[4] == b'/'
+        && digits(5..7)
+        && b[7] == b'/'
+        && digits(8..10)
+        && b[10] == b' '
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'.'
+        && digits(20..26)
+        && &line[26..29] == " - "
+}
+
+#[test]
+fn native_peer_reports_become_slips_evidence() {
+    let name = "native_peer_reports_become_slips_evidence";
+    if !in_private_netns(name) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (redis_a, redis_b, redis_c) = (
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    );
+    let slips_a = FakeSlips::listening(&redis_a, &["new_blame"]);
+    let slips_b = FakeSlips::listening(&redis_b, &["evidence_added", "new_blame"]);
+    let slips_c = FakeSlips::listening(&redis_c, &["evidence_added", "new_blame"]);
+    // B's Slips has seen flows for 2.5 windows: a report now lands in time window 3.
+    let first_flow = fake_slips::unix_now() as f64 - 2.5 * 3600.0;
+    slips_b.query::<()>(
+        0,
+        redis::cmd("HSET")
+            .arg("analysis")
+            .arg("file_start")
+            .arg(first_flow),
+    );
+    let a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
+    let b_dir = tmp.path().join("b");
+    let mut b = Daemon::native("b", &b_dir, redis_b.port);
+    // C demands more trust than a newcomer has: A's reports must not become evidence there.
+    let c_dir = tmp.path().join("c");
+    let mut c = Daemon::native_with("c", &c_dir, redis_c.port, "evidence_trust = 0.9");
+    for (r, d) in [(&redis_a, &a), (&redis_b, &b), (&redis_c, &c)] {
+        assert!(
+            r.wait_subscribers("report_to_peers", 1, WAIT),
+            "{}",
+            d.stderr()
+        );
+    }
+    assert!(a.wait_peers(2, WAIT) && b.wait_peers(2, WAIT) && c.wait_peers(2, WAIT));
+    let (id_a, id_b) = (id(&a), id(&b));
+
+    // Evidence at A -> a report at B and C.
+    slips_a.publish_on(
+        "report_to_peers",
+        evidence("192.168.1.50", "CRITICAL", 1.0, "e1"),
+    );
+    let (ch, added) = slips_b.next_on(WAIT).expect("evidence_added at B");
+    assert_eq!(ch, "evidence_added", "{added}");
+    let v: Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(v["version"], VERSION);
+    let stored = stored_evidence(&slips_b);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (key, e) = &stored[0];
+    assert_eq!(key, "profile_192.168.1.50_timewindow3_evidence");
+    assert_eq!(e["evidence_type"], "P2P_REPORT");
+    assert_eq!(e["threat_level"], "critical");
+    assert_eq!(e["confidence"], 1.0);
+    assert_eq!(e["attacker"]["value"], "192.168.1.50");
+    assert_eq!(e["attacker"]["direction"], "SRC");
+    assert_eq!(e["profile"]["ip"], "192.168.1.50");
+    assert_eq!(e["timewindow"]["number"], 3);
+    assert_eq!(e["uid"], serde_json::json!([""]));
+    assert_eq!(e["interface"], "default");
+    assert_eq!(e["method"], "HEURISTIC");
+    assert!(e["rel_id"].is_null());
+    assert_eq!(
+        e["description"],
+        format!("attacking another peer: 127.0.0.1 ({id_a}). confidence: 1.0")
+    );
+    let mut published = v.clone();
+    published.as_object_mut().unwrap().remove("version");
+    assert_eq!(&published, e, "evidence_added carries the stored evidence");
+    let hget = |key: &str, field: &str| {
+        slips_b.query::<Option<String>>(0, redis::cmd("HGET").arg(key).arg(field))
+    };
+    assert_eq!(
+        slips_b
+            .query::<Option<String>>(0, redis::cmd("GET").arg("number_of_evidence"))
+            .as_deref(),
+        Some("1")
+    );
+    // The threat level is updated right after the evidence is published.
+    assert!(wait_until(WAIT, || {
+        slips_b
+            .query::<Option<String>>(
+                1,
+                redis::cmd("HGET").arg("IPsInfo:score").arg("192.168.1.50"),
+            )
+            .as_deref()
+            == Some("1")
+    }));
+    assert_eq!(
+        hget("profile_192.168.1.50", "threat_level").as_deref(),
+        Some("critical")
+    );
+
+    // The line in B's p2p_reports.log, in Slips' format.
+    let want = format!(
+        " - [The Network -> Slips] Peer report about 192.168.1.50 Evaluation: {{'score': 1.0, 'confidence': 1.0}} from peer: {id_a}"
+    );
+    let log_b = Daemon::reports_log(&b_dir);
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(&log_b)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.ends_with(&want) && has_slips_time_prefix(l))),
+        "{:?}",
+        std::fs::read_to_string(&log_b)
+    );
+
+    // The network's opinion crosses B's blame threshold: one new_blame.
+    let (ch, blame) = slips_b.next_on(WAIT).unwrap_or_else(|| {
+        panic!(
+            "new_blame at B: {:?}\n{}",
+            b.ctl(&["opinion", "192.168.1.50"]),
+            b.stderr()
+        )
+    });
+    assert_eq!(ch, "new_blame");
+    assert!(blame.contains("\"key\": \"192.168.1.50\""), "{blame}");
+
+    // C got the same report but does not trust A enough: no evidence, no log line.
+    assert!(wait_until(WAIT, || reporters(&c, "192.168.1.50").contains(&id_a)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(stored_evidence(&slips_c).is_empty());
+    assert!(
+        slips_c.next_on(Duration::ZERO).is_none(),
+        "nothing published at C"
+    );
+    assert!(!std::fs::read_to_string(Daemon::reports_log(&c_dir))
+        .unwrap_or_default()
+        .contains("Peer report about"));
+    c.assert_alive();
+
+    // B's Slips now detects the same IP itself: the network already has an opinion on it,
+    // so B does not share it again; evidence about a new IP is shared.
+    slips_b.publish_on(
+        "report_to_peers",
+        evidence("192.168.1.50", "HIGH", 0.9, "b1"),
+    );
+    slips_b.publish_on(
+        "report_to_peers",
+        evidence("192.168.1.60", "HIGH", 0.9, "b2"),
+    );
+    assert!(wait_until(WAIT, || reporters(&a, "192.168.1.60").contains(&id_b)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !reporters(&a, "192.168.1.50").contains(&id_b),
+        "B re-shared an IP the network already judged"
+    );
+    assert!(b.stderr().contains("evidence stored in Slips' Redis"));
+
+    // B's data request about the reported IP: the two MALICIOUS_IP_FROM_P2P_NETWORK
+    // evidences in the flow's window (the blame was already sent in this window).
+    slips_b.publish_on("p2p_data_request", data_request("192.168.1.50"));
+    let mut attackers = Vec::new();
+    assert!(wait_until(WAIT, || {
+        attackers = stored_evidence(&slips_b)
+            .into_iter()
+            .filter(|(k, e)| {
+                k == "profile_192.168.1.50_timewindow2_evidence"
+                    && e["evidence_type"] == "MALICIOUS_IP_FROM_P2P_NETWORK"
+            })
+            .map(|(_, e)| {
+                e["attacker"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        attackers.len() == 2
+    }));
+    attackers.sort();
+    assert_eq!(attackers, ["10.0.0.5", "192.168.1.50"]);
+    b.assert_alive();
+    assert!(b.signal(libc::SIGTERM).success());
+    assert!(c.signal(libc::SIGTERM).success());
 }
 
 #[test]
@@ -218,6 +437,17 @@ fn native_and_pigeon_nodes_understand_each_other() {
         .next(WAIT)
         .expect("new_blame from the pigeon side's answer");
     assert!(blame.contains("10.7.7.7"), "{blame}");
+    // ... and the two MALICIOUS_IP_FROM_P2P_NETWORK evidences in the native node's Redis.
+    assert!(wait_until(WAIT, || {
+        stored_evidence(&slips_n)
+            .iter()
+            .filter(|(k, e)| {
+                k == "profile_10.7.7.7_timewindow2_evidence"
+                    && e["evidence_type"] == "MALICIOUS_IP_FROM_P2P_NETWORK"
+            })
+            .count()
+            == 2
+    }));
     p.assert_alive();
 }
 

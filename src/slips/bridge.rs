@@ -34,9 +34,17 @@
 //!
 //! | from | to |
 //! |---|---|
-//! | `report_to_peers` evidence | `Command::Report`: shared with peers and remembered as an own detection |
-//! | `p2p_data_request` | `Command::Ask`; if the aggregate `threat * confidence >= malicious_threshold`, a `new_blame` for the IP |
+//! | `report_to_peers` evidence | `Command::Report`: shared with peers and remembered as an own detection, unless the network gave a non-zero opinion on the IP within one time window (Dovecot's `opinion_cache` rule) |
+//! | `p2p_data_request` | `Command::Ask`; if the aggregate `threat * confidence >= evidence_threshold`, the two MALICIOUS_IP_FROM_P2P_NETWORK evidences (spec B.4.2); if it is `>= malicious_threshold`, also a `new_blame` |
+//! | peer's Report or Blame about an IP | `Command::Peers` (the reporter's trust); if the trust is `>= evidence_trust`, a P2P_REPORT evidence (spec B.4.1) and a `p2p_reports.log` line, then `Command::Opinion`: an opinion with `threat * confidence >= malicious_threshold` becomes a `new_blame` |
 //! | peer appears / moves, and every minute | `Command::Peers`, then `peer_trust` (the trust model's value) for every active peer whose trust changed |
+//!
+//! A `new_blame` goes out at most once per IP per time window (`tw_width_ms`), so a stream of
+//! reports or requests about one address does not make Slips block it again and again.
+//! Evidence is a weaker statement than a blame (Slips weighs it with its own alert threshold;
+//! a blame blocks at once), hence the lower `evidence_threshold`; Dovecot sets the evidence
+//! at any `score * confidence > 0`, which would turn a lone, barely trusted whisper into
+//! evidence.
 //!
 //! Peers' Queries are answered by the node itself from its own detections, which are exactly
 //! the evidences Slips shared on `report_to_peers` (the same stream Slips derives
@@ -48,12 +56,19 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info, warn};
 
 use crate::ioc::{Evaluation, Ioc};
-use crate::node::{Command, Notification, ReportKind, Response};
+use crate::node::{Command, Notification, PeerInfo, ReportKind, Response};
 use crate::slips::dovecot::DovecotMessage;
 use crate::slips::events::{SlipsCommand, SlipsEvent};
+use crate::slips::evidence::{
+    peer_report_log_text, peer_update_log_text, uuid4_text, EvidenceKind, EvidenceWindow,
+    LocalTime, P2pEvidence,
+};
+use crate::slips::native::DataRequest;
 
 /// Node command tokens at or above this value belong to the bridge; the control socket's
 /// tokens count up from 1 and never get there.
@@ -63,6 +78,16 @@ pub const BRIDGE_TOKEN_BASE: u64 = 1 << 62;
 /// example, a unanimous "high" (0.8) at 0.625 confidence. Lower values let weaker, less
 /// certain network opinions make Slips block addresses.
 pub const DEFAULT_MALICIOUS_THRESHOLD: f64 = 0.5;
+
+/// Default for [`BridgeConfig::evidence_trust`]: the trust of a peer the model has no record
+/// on yet (its neutral prior). A peer whose reports were found wrong more often than right
+/// falls below it and its reports stop becoming evidence; Dovecot writes evidence for every
+/// peer's report.
+pub const DEFAULT_EVIDENCE_TRUST: f64 = 0.5;
+
+/// Default for [`BridgeConfig::evidence_threshold`]: e.g. a "medium" (0.5) opinion at 0.4
+/// confidence.
+pub const DEFAULT_EVIDENCE_THRESHOLD: f64 = 0.2;
 
 /// Which side of Slips the bridge speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +113,20 @@ pub struct BridgeConfig {
     pub max_pending: usize,
     /// Native mode: how often `peer_trust` is refreshed even without peer changes.
     pub trust_refresh_ms: u64,
+    /// Native mode: the trust (0..1, from the trust model) a reporting peer needs for its
+    /// report or blame to become a P2P_REPORT evidence in Slips.
+    pub evidence_trust: f64,
+    /// Native mode: the aggregate `threat * confidence` at or above which a data request's
+    /// answer becomes MALICIOUS_IP_FROM_P2P_NETWORK evidence.
+    pub evidence_threshold: f64,
+    /// Native mode: Slips' time-window width. One `new_blame` per IP per window, and a
+    /// network opinion suppresses re-sharing the IP for one window.
+    pub tw_width_ms: u64,
+    /// Native mode: evidence types not to write (Slips' `DisabledAlerts.disabled_detections`,
+    /// which lives in Slips' YAML, not in Redis).
+    pub disabled_detections: Vec<String>,
+    /// Seed of the generator of evidence ids (UUID4); the runtime draws it from the OS.
+    pub seed: u64,
 }
 
 impl BridgeConfig {
@@ -99,6 +138,11 @@ impl BridgeConfig {
             query_ttl_ms: 10_000,
             max_pending: 4096,
             trust_refresh_ms: 60_000,
+            evidence_trust: DEFAULT_EVIDENCE_TRUST,
+            evidence_threshold: DEFAULT_EVIDENCE_THRESHOLD,
+            tw_width_ms: 3_600_000,
+            disabled_detections: Vec::new(),
+            seed: 0,
         }
     }
 }
@@ -118,6 +162,13 @@ pub enum BridgeOutput {
     Slips(SlipsCommand),
     /// Slips said `stop_process`: leave the network, keep the process running.
     StopNetwork,
+    /// Native mode: append a line to Slips' `p2p_reports.log` (`<local time> - <text>`).
+    ReportsLog {
+        /// When it happened, unix ms (the line's time stamp).
+        at_ms: u64,
+        /// The text after the time stamp.
+        text: String,
+    },
 }
 
 /// Counters of what the bridge could not translate, for logs and tests.
@@ -131,6 +182,12 @@ pub struct BridgeStats {
     pub command_errors: u64,
     /// Pending entries dropped because a table was full.
     pub pending_dropped: u64,
+    /// Native: peer reports not turned into evidence (reporter's trust below the bar).
+    pub untrusted_reports: u64,
+    /// Native: evidence not re-shared because the network already had an opinion.
+    pub not_reshared: u64,
+    /// Native: blames not sent again within the same time window.
+    pub blames_suppressed: u64,
 }
 
 /// Why the bridge sent a command to the node, so it knows what to do with the reply.
@@ -139,10 +196,12 @@ enum Purpose {
     /// Pigeon: Slips' request; deliver the answers as `go_data`. `streamed` holds the peers
     /// whose answers already went to Slips as they arrived.
     PigeonAsk { streamed: BTreeSet<String> },
-    /// Native: Slips' data request; publish a blame if the network says malicious.
-    NativeAsk(IpAddr),
-    /// Native: list peers to refresh `peer_trust`.
+    /// Native: Slips' data request; evidence and blame if the network says malicious.
+    NativeAsk(DataRequest),
+    /// Native: list peers to refresh `peer_trust` and to weigh waiting peer reports.
     PeerTrust,
+    /// Native: the network's opinion after a peer's report about this IP.
+    ReportOpinion(IpAddr),
     /// Report, Blame, AnswerQuery: only errors matter.
     Other,
 }
@@ -159,7 +218,34 @@ pub struct Bridge {
     trust_written: BTreeMap<IpAddr, f64>,
     last_trust_ms: u64,
     next_trust_ms: u64,
+    /// Native: peer reports waiting for their reporter's trust (the next `Peers` reply).
+    pending_reports: VecDeque<PendingReport>,
+    /// Native: when the network last gave a non-zero opinion per IP (Dovecot's
+    /// `opinion_cache` rule for sharing).
+    opinions: BTreeMap<IpAddr, u64>,
+    /// Native: when a `new_blame` was last sent per IP.
+    blamed: BTreeMap<IpAddr, u64>,
+    /// Evidence ids.
+    rng: ChaCha8Rng,
     stats: BridgeStats,
+}
+
+/// A peer's report or blame about an IP, waiting for the reporter's trust.
+#[derive(Debug, Clone, PartialEq)]
+struct PendingReport {
+    peer: String,
+    ip: IpAddr,
+    evaluation: Evaluation,
+}
+
+/// Inserts into a bounded time table, evicting the oldest entry when full.
+fn remember_time(table: &mut BTreeMap<IpAddr, u64>, cap: usize, ip: IpAddr, now_ms: u64) {
+    if !table.contains_key(&ip) && table.len() >= cap.max(1) {
+        if let Some(oldest) = table.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+            table.remove(&oldest);
+        }
+    }
+    table.insert(ip, now_ms);
 }
 
 fn unix_secs(ms: u64) -> u64 {
@@ -169,6 +255,7 @@ fn unix_secs(ms: u64) -> u64 {
 impl Bridge {
     /// A bridge with nothing pending.
     pub fn new(cfg: BridgeConfig) -> Bridge {
+        let seed = cfg.seed;
         Bridge {
             cfg,
             next_token: BRIDGE_TOKEN_BASE,
@@ -178,6 +265,10 @@ impl Bridge {
             trust_written: BTreeMap::new(),
             last_trust_ms: 0,
             next_trust_ms: 0,
+            pending_reports: VecDeque::new(),
+            opinions: BTreeMap::new(),
+            blamed: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             stats: BridgeStats::default(),
         }
     }
@@ -288,18 +379,27 @@ impl Bridge {
                 }
             }
             SlipsEvent::Stop => vec![BridgeOutput::StopNetwork],
-            SlipsEvent::ReportToPeers { evidence } => vec![self.command(
-                Command::Report {
-                    ioc: evidence.ioc,
-                    evaluation: evidence.evaluation,
-                },
-                Purpose::Other,
-            )],
+            SlipsEvent::ReportToPeers { evidence } => {
+                if let Some(ip) = evidence.ioc.as_ip() {
+                    if self.network_has_opinion(now_ms, ip) {
+                        self.stats.not_reshared += 1;
+                        debug!(%ip, id = %evidence.evidence_id, "the network already has an opinion on this IP; not sharing the evidence again");
+                        return Vec::new();
+                    }
+                }
+                vec![self.command(
+                    Command::Report {
+                        ioc: evidence.ioc,
+                        evaluation: evidence.evaluation,
+                    },
+                    Purpose::Other,
+                )]
+            }
             SlipsEvent::DataRequest { request } => vec![self.command(
                 Command::Ask {
                     ioc: Ioc::ip(request.ip),
                 },
-                Purpose::NativeAsk(request.ip),
+                Purpose::NativeAsk(request),
             )],
             // Not requested by this bridge (see the module docs).
             SlipsEvent::IpInfo { .. } => Vec::new(),
@@ -373,9 +473,48 @@ impl Bridge {
                     waiting,
                 },
             ) => self.stream_answer(peer, ioc, evaluation, timestamp_ms, &waiting),
-            (BridgeMode::Native, Notification::PeerUpdate { .. }) => {
+            (
+                BridgeMode::Native,
+                Notification::PeerUpdate {
+                    peer,
+                    addr,
+                    reliability,
+                },
+            ) => {
                 self.trust_soon();
-                Vec::new()
+                // Dovecot logs every peer update Pigeon gives it.
+                vec![BridgeOutput::ReportsLog {
+                    at_ms: now_ms,
+                    text: peer_update_log_text(&peer, addr.ip(), Some(reliability)),
+                }]
+            }
+            (
+                BridgeMode::Native,
+                Notification::ReportReceived {
+                    peer,
+                    ioc,
+                    evaluation,
+                    ..
+                },
+            ) => {
+                // Slips' evidence is about IPs only.
+                let Some(ip) = ioc.as_ip() else {
+                    return Vec::new();
+                };
+                if self.pending_reports.len() >= self.cfg.max_pending {
+                    self.pending_reports.pop_front();
+                    self.stats.pending_dropped += 1;
+                }
+                self.pending_reports.push_back(PendingReport {
+                    peer,
+                    ip,
+                    evaluation,
+                });
+                if self.purposes.values().any(|p| *p == Purpose::PeerTrust) {
+                    // The reply already on its way will carry the reporter's trust.
+                    return Vec::new();
+                }
+                vec![self.command(Command::Peers, Purpose::PeerTrust)]
             }
             _ => Vec::new(),
         }
@@ -409,23 +548,32 @@ impl Bridge {
                     })
                     .collect()
             }
-            (Purpose::NativeAsk(ip), Response::Ask(a)) => {
+            (Purpose::NativeAsk(request), Response::Ask(a)) => {
+                let ip = request.ip;
                 let (Some(t), Some(c)) = (a.threat, a.confidence) else {
                     debug!(%ip, asked = a.asked, "the network has no opinion");
                     return Vec::new();
                 };
-                if t * c < self.cfg.malicious_threshold {
-                    debug!(%ip, threat = t, confidence = c, "the network does not find it malicious enough");
-                    return Vec::new();
+                self.note_opinion(now_ms, ip, t, c);
+                let mut out = Vec::new();
+                if t * c >= self.cfg.evidence_threshold && t > 0.0 {
+                    out.extend(self.malicious_ip_evidence(now_ms, &request, t, c));
                 }
-                let Ok(evaluation) = Evaluation::new(t, c) else {
+                out.extend(self.maybe_blame(now_ms, ip, t, c));
+                if out.is_empty() {
+                    debug!(%ip, threat = t, confidence = c, "the network does not find it malicious enough");
+                }
+                out
+            }
+            (Purpose::ReportOpinion(ip), Response::Opinion(o)) => {
+                let (Some(t), Some(c)) = (o.threat, o.confidence) else {
                     return Vec::new();
                 };
-                info!(%ip, threat = t, confidence = c, "the network says malicious; telling Slips (new_blame)");
-                vec![BridgeOutput::Slips(SlipsCommand::Blame { ip, evaluation })]
+                self.note_opinion(now_ms, ip, t, c);
+                self.maybe_blame(now_ms, ip, t, c).into_iter().collect()
             }
             (Purpose::PeerTrust, Response::Peers(peers)) => {
-                let mut out = Vec::new();
+                let mut out = self.weigh_pending_reports(now_ms, &peers);
                 for p in peers {
                     if p.state != "active" {
                         continue;
@@ -494,6 +642,144 @@ impl Bridge {
             report_time: unix_secs(timestamp_ms),
             msg: DovecotMessage::report(ioc, evaluation),
         })]
+    }
+
+    /// True when the network gave a non-zero opinion on `ip` within the last time window:
+    /// Dovecot does not share evidence about such an IP (its `opinion_cache` rule).
+    fn network_has_opinion(&self, now_ms: u64, ip: IpAddr) -> bool {
+        self.opinions
+            .get(&ip)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < self.cfg.tw_width_ms)
+    }
+
+    fn note_opinion(&mut self, now_ms: u64, ip: IpAddr, threat: f64, confidence: f64) {
+        if threat > 0.0 && confidence > 0.0 {
+            remember_time(&mut self.opinions, self.cfg.max_pending, ip, now_ms);
+        }
+    }
+
+    /// A `new_blame` when the opinion crosses `malicious_threshold`, at most once per IP per
+    /// time window.
+    fn maybe_blame(
+        &mut self,
+        now_ms: u64,
+        ip: IpAddr,
+        threat: f64,
+        confidence: f64,
+    ) -> Option<BridgeOutput> {
+        if threat * confidence < self.cfg.malicious_threshold {
+            return None;
+        }
+        let evaluation = Evaluation::new(threat, confidence).ok()?;
+        if let Some(t) = self.blamed.get(&ip) {
+            if now_ms.saturating_sub(*t) < self.cfg.tw_width_ms {
+                self.stats.blames_suppressed += 1;
+                debug!(%ip, "already blamed in this time window");
+                return None;
+            }
+        }
+        remember_time(&mut self.blamed, self.cfg.max_pending, ip, now_ms);
+        info!(%ip, threat, confidence, "the network says malicious; telling Slips (new_blame)");
+        Some(BridgeOutput::Slips(SlipsCommand::Blame { ip, evaluation }))
+    }
+
+    fn new_evidence_id(&mut self) -> String {
+        let mut b = [0u8; 16];
+        self.rng.fill_bytes(&mut b);
+        uuid4_text(b)
+    }
+
+    fn enabled(&self, kind: EvidenceKind) -> bool {
+        !self
+            .cfg
+            .disabled_detections
+            .iter()
+            .any(|d| d == kind.name())
+    }
+
+    /// The two MALICIOUS_IP_FROM_P2P_NETWORK evidences of a data request (spec B.4.2).
+    fn malicious_ip_evidence(
+        &mut self,
+        now_ms: u64,
+        request: &DataRequest,
+        threat: f64,
+        confidence: f64,
+    ) -> Vec<BridgeOutput> {
+        if !self.enabled(EvidenceKind::MaliciousIpFromP2pNetwork) {
+            return Vec::new();
+        }
+        let ids = [self.new_evidence_id(), self.new_evidence_id()];
+        let Some(pair) = P2pEvidence::malicious_ip_from_network(request, threat, confidence, ids)
+        else {
+            debug!(ip = %request.ip, "data request without flow details; no evidence");
+            return Vec::new();
+        };
+        let profile_start = request.stime.unwrap_or(now_ms as f64 / 1000.0);
+        info!(ip = %request.ip, threat, confidence, "the network says malicious; storing MALICIOUS_IP_FROM_P2P_NETWORK evidence");
+        pair.into_iter()
+            .map(|evidence| {
+                BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                    evidence,
+                    profile_start,
+                    window: EvidenceWindow::Given,
+                })
+            })
+            .collect()
+    }
+
+    /// Turns the waiting peer reports whose reporter is trusted enough into P2P_REPORT
+    /// evidence, log lines and opinion look-ups.
+    fn weigh_pending_reports(&mut self, now_ms: u64, peers: &[PeerInfo]) -> Vec<BridgeOutput> {
+        let mut out = Vec::new();
+        for r in std::mem::take(&mut self.pending_reports) {
+            let peer = peers.iter().find(|p| p.id == r.peer);
+            // A NaN trust counts as none.
+            let trust = peer.map_or(0.0, |p| p.trust);
+            let trusted = trust.is_finite() && trust >= self.cfg.evidence_trust;
+            if !trusted {
+                self.stats.untrusted_reports += 1;
+                debug!(peer = %r.peer, ip = %r.ip, trust, "reporter not trusted enough; no evidence");
+                continue;
+            }
+            let reporter_ip = peer
+                .and_then(|p| p.addr.as_deref())
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .map(|a| a.ip());
+            let (score, confidence) = (r.evaluation.threat(), r.evaluation.confidence());
+            if self.enabled(EvidenceKind::P2pReport) {
+                let now_s = now_ms as f64 / 1000.0;
+                let timestamp = LocalTime::from_unix_micros((now_ms as i64).saturating_mul(1000))
+                    .map(|t| t.alerts_format())
+                    .unwrap_or_else(|| crate::logs::slips_timestamp(now_ms.saturating_mul(1000)));
+                let id = self.new_evidence_id();
+                if let Some(evidence) = P2pEvidence::p2p_report(
+                    r.ip,
+                    &r.peer,
+                    reporter_ip,
+                    score,
+                    confidence,
+                    0,
+                    timestamp,
+                    id,
+                ) {
+                    info!(peer = %r.peer, ip = %r.ip, trust, "peer report becomes P2P_REPORT evidence");
+                    out.push(BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                        evidence,
+                        profile_start: now_s,
+                        window: EvidenceWindow::OfTime(now_s),
+                    }));
+                }
+            }
+            out.push(BridgeOutput::ReportsLog {
+                at_ms: now_ms,
+                text: peer_report_log_text(r.ip, score, confidence, &r.peer),
+            });
+            out.push(self.command(
+                Command::Opinion { ioc: Ioc::ip(r.ip) },
+                Purpose::ReportOpinion(r.ip),
+            ));
+        }
+        out
     }
 
     fn remember_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc, request: u64) {
@@ -870,6 +1156,200 @@ mod tests {
         assert!(matches!(
             &out[..],
             [BridgeOutput::Slips(SlipsCommand::Blame { .. })]
+        ));
+    }
+
+    fn peer_info(id: &str, trust: f64) -> PeerInfo {
+        PeerInfo {
+            id: id.into(),
+            state: "active",
+            addr: Some("10.0.0.2:4000".into()),
+            reliability: 1.0,
+            trust,
+            last_seen: 0,
+            why: None,
+        }
+    }
+
+    fn report(peer: &str, addr: &str, t: f64, c: f64) -> Notification {
+        Notification::ReportReceived {
+            peer: peer.into(),
+            kind: ReportKind::Report,
+            ioc: ip(addr),
+            evaluation: Evaluation::new(t, c).unwrap(),
+            timestamp_ms: 0,
+        }
+    }
+
+    fn opinion(ioc: &str, t: f64, c: f64) -> Response {
+        Response::Opinion(crate::node::OpinionResponse {
+            ioc: ioc.into(),
+            threat: Some(t),
+            confidence: Some(c),
+            reports: vec![],
+        })
+    }
+
+    #[test]
+    fn native_trusted_report_becomes_evidence_then_blame_once_per_window() {
+        let mut cfg = BridgeConfig::new(BridgeMode::Native);
+        cfg.disabled_detections = vec!["MALICIOUS_IP_FROM_P2P_NETWORK".into()];
+        let mut b = Bridge::new(cfg);
+        let now = 1_712_345_678_000;
+        // Two reports while one Peers command is in flight: one command.
+        let (cmd, token) = node_cmd(&b.on_notification(now, report("A", "6.6.6.6", 0.5, 0.8)));
+        assert_eq!(cmd, Command::Peers);
+        assert!(b
+            .on_notification(now, report("Z", "7.7.7.7", 1.0, 1.0))
+            .is_empty());
+        let out = b.on_reply(
+            now,
+            token,
+            Response::Peers(vec![peer_info("A", 0.5), peer_info("Z", 0.49)]),
+        );
+        // A (trust 0.5 = the default bar): evidence, log line, opinion; Z: nothing.
+        let mut opinion_token = None;
+        let mut evidence = None;
+        let mut log = None;
+        for o in &out {
+            match o {
+                BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                    evidence: e,
+                    profile_start,
+                    window,
+                }) => {
+                    assert_eq!(*profile_start, 1_712_345_678.0);
+                    assert_eq!(*window, EvidenceWindow::OfTime(1_712_345_678.0));
+                    evidence = Some(e.clone());
+                }
+                BridgeOutput::ReportsLog { text, at_ms } => {
+                    assert_eq!(*at_ms, now);
+                    log = Some(text.clone());
+                }
+                BridgeOutput::Node {
+                    command: Command::Opinion { ioc },
+                    token,
+                } => {
+                    assert_eq!(ioc, &ip("6.6.6.6"));
+                    opinion_token = Some(*token);
+                }
+                BridgeOutput::Slips(SlipsCommand::SetPeerTrust { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let e = evidence.expect("P2P_REPORT");
+        assert_eq!(e.kind, EvidenceKind::P2pReport);
+        assert_eq!(e.threat_level, "medium");
+        assert_eq!(
+            e.description,
+            "attacking another peer: 10.0.0.2 (A). confidence: 0.8"
+        );
+        assert_eq!(e.id.len(), 36);
+        assert_eq!(
+            log.unwrap(),
+            "[The Network -> Slips] Peer report about 6.6.6.6 Evaluation: {'score': 0.5, 'confidence': 0.8} from peer: A"
+        );
+        assert_eq!(b.stats().untrusted_reports, 1);
+        // The opinion crosses the blame threshold: one new_blame...
+        let out = b.on_reply(now, opinion_token.unwrap(), opinion("6.6.6.6", 1.0, 0.6));
+        assert!(matches!(
+            &out[..],
+            [BridgeOutput::Slips(SlipsCommand::Blame { .. })]
+        ));
+        // ... and none again in the same time window, not even from a data request, whose
+        // MALICIOUS_IP_FROM_P2P_NETWORK evidence is disabled here.
+        let req = crate::slips::native::parse_data_request(
+            br#"{"ip": "6.6.6.6", "profileid": "profile_10.0.0.1", "twid": "timewindow1", "ip_state": "dstip", "stime": 5, "uid": "C", "version": "1"}"#,
+        )
+        .unwrap();
+        let (_, token) = node_cmd(&b.on_event(now + 1, SlipsEvent::DataRequest { request: req }));
+        let ask = Response::Ask(AskResponse {
+            ioc: "6.6.6.6".into(),
+            threat: Some(1.0),
+            confidence: Some(0.9),
+            answers: vec![],
+            asked: 1,
+            answered: 1,
+            elapsed_ms: 1,
+        });
+        assert!(b.on_reply(now + 2, token, ask).is_empty());
+        assert_eq!(b.stats().blames_suppressed, 1);
+        // The network has an opinion on 6.6.6.6 now: Slips' own evidence about it is not
+        // shared again within the window, but about another IP it is.
+        let shared = |addr: &str| SlipsEvent::ReportToPeers {
+            evidence: crate::slips::native::SharedEvidence {
+                ioc: ip(addr),
+                evaluation: Evaluation::new(0.8, 0.9).unwrap(),
+                evidence_type: "HORIZONTAL_PORT_SCAN".into(),
+                evidence_id: "x".into(),
+            },
+        };
+        assert!(b.on_event(now + 3, shared("6.6.6.6")).is_empty());
+        assert_eq!(b.stats().not_reshared, 1);
+        assert!(matches!(
+            node_cmd(&b.on_event(now + 3, shared("6.6.6.7"))).0,
+            Command::Report { .. }
+        ));
+        let later = now + 3_700_000;
+        assert!(matches!(
+            node_cmd(&b.on_event(later, shared("6.6.6.6"))).0,
+            Command::Report { .. }
+        ));
+    }
+
+    #[test]
+    fn native_ask_writes_two_malicious_ip_evidences() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let ask = |b: &mut Bridge, ip: &str, t: f64, c: f64| {
+            let req = crate::slips::native::parse_data_request(
+                format!(r#"{{"ip": "{ip}", "profileid": "profile_10.0.0.1", "twid": "timewindow4", "ip_state": "dstip", "stime": 1712345678.5, "uid": "CU", "version": "1"}}"#).as_bytes(),
+            )
+            .unwrap();
+            let (_, token) = node_cmd(&b.on_event(0, SlipsEvent::DataRequest { request: req }));
+            b.on_reply(
+                1,
+                token,
+                Response::Ask(AskResponse {
+                    ioc: ip.into(),
+                    threat: Some(t),
+                    confidence: Some(c),
+                    answers: vec![],
+                    asked: 1,
+                    answered: 1,
+                    elapsed_ms: 1,
+                }),
+            )
+        };
+        // Below the evidence threshold: nothing.
+        assert!(ask(&mut b, "6.6.6.1", 0.5, 0.3).is_empty());
+        // Evidence but no blame.
+        let out = ask(&mut b, "6.6.6.2", 0.5, 0.5);
+        let evs: Vec<&P2pEvidence> = out
+            .iter()
+            .filter_map(|o| match o {
+                BridgeOutput::Slips(SlipsCommand::SetEvidence {
+                    evidence,
+                    window: EvidenceWindow::Given,
+                    profile_start,
+                }) if *profile_start == 1712345678.5 => Some(evidence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].attacker.to_string(), "10.0.0.1");
+        assert_eq!(evs[1].attacker.to_string(), "6.6.6.2");
+        assert!(evs.iter().all(|e| e.timewindow == 4
+            && e.threat_level == "MEDIUM"
+            && e.profile.to_string() == "6.6.6.2"
+            && e.timestamp == "1712345678.5"));
+        assert_ne!(evs[0].id, evs[1].id);
+        // Evidence and blame.
+        let out = ask(&mut b, "6.6.6.3", 0.9, 0.9);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out.last(),
+            Some(BridgeOutput::Slips(SlipsCommand::Blame { .. }))
         ));
     }
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::ioc::Evaluation;
 use crate::slips::dovecot::DovecotMessage;
+use crate::slips::evidence::{EvidenceWindow, P2pEvidence};
 use crate::slips::native::{DataRequest, SharedEvidence};
 
 /// Something Slips asked for, or a change in the Redis link (relay -> node).
@@ -106,5 +107,18 @@ pub enum SlipsCommand {
     LookupIp {
         /// The IP.
         ip: IpAddr,
+    },
+    /// Native mode: store a P2P evidence the way Slips' `db.set_evidence` does (profile,
+    /// time window, `profile_<ip>_timewindow<n>_evidence`, `number_of_evidence`,
+    /// `evidence_added`, threat level; spec B.4.3), so that Slips' evidence handler treats it
+    /// like one of its own. The relay documents the steps it leaves out.
+    SetEvidence {
+        /// The evidence; its `timewindow` is replaced when `window` says so.
+        evidence: P2pEvidence,
+        /// `starttime` of the profile if it has to be created (unix seconds; Slips uses
+        /// the report time for P2P_REPORT and the flow's `stime` otherwise).
+        profile_start: f64,
+        /// How the time window is found.
+        window: EvidenceWindow,
     },
 }

@@ -2,10 +2,9 @@
 //! Slips' `utils.to_dict(evidence)` + `json.dumps` would (spec B.4), and the
 //! `p2p_reports.log` lines (spec B.9).
 //!
-//! Only the text is built here. Storing an evidence the way `db.set_evidence` does (profile
-//! creation, time-window lookup, `HSET profile_<ip>_timewindow<n>_evidence`, `INCR
-//! number_of_evidence`, `PUBLISH evidence_added`, threat-level updates) is not implemented
-//! yet; see the module notes in `mod.rs`.
+//! Only text and arithmetic live here (pure): the relay (`relay.rs`, `EvidenceWriter`) does
+//! the Redis writes that Slips' `db.set_evidence` does, using [`slips_timewindow`],
+//! [`score_text_of_level`], [`evidence_added_json`] and [`new_ip_json`] from this module.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -56,8 +55,9 @@ pub struct P2pEvidence {
     pub threat_level: String,
     /// `profile.ip`.
     pub profile: IpAddr,
-    /// `timewindow.number`.
-    pub timewindow: u32,
+    /// `timewindow.number` (Slips' numbers can be 0 or negative for times before the first
+    /// flow).
+    pub timewindow: i64,
     /// Zeek uids of the flows.
     pub uid: Vec<String>,
     /// Slips' timestamp text.
@@ -78,7 +78,7 @@ impl P2pEvidence {
         reporter_ip: Option<IpAddr>,
         score: f64,
         confidence: f64,
-        timewindow: u32,
+        timewindow: i64,
         timestamp: String,
         id: String,
     ) -> Option<Self> {
@@ -110,7 +110,7 @@ impl P2pEvidence {
         ids: [String; 2],
     ) -> Option<[Self; 2]> {
         let saddr = request.profile_ip?;
-        let timewindow = request.timewindow?;
+        let timewindow = i64::from(request.timewindow?);
         let level = threat_level_for_score(score)?.to_ascii_uppercase();
         let description = if request.ip_state.as_deref()?.contains("src") {
             format!(
@@ -177,6 +177,97 @@ impl P2pEvidence {
         s.push_str(", \"rel_id\": null}");
         s
     }
+}
+
+/// Where the evidence's time window comes from when the relay stores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EvidenceWindow {
+    /// Use `P2pEvidence::timewindow` as it is (MALICIOUS_IP_FROM_P2P_NETWORK: the `twid` of
+    /// the flow Slips asked about).
+    Given,
+    /// Find the window of this unix time in the profile, or create it, as Slips'
+    /// `get_tw_of_ts` / `get_timewindow` do for a P2P_REPORT (spec B.4.1 step 4).
+    OfTime(f64),
+}
+
+/// Slips' `time_window_width: only_one_tw`, as its config parser turns it into seconds.
+pub const ONLY_ONE_TW_WIDTH: f64 = 9_999_999_999.0;
+
+/// The time window (number, start) of unix time `ts`, computed like Slips'
+/// `ProfileHandler.get_timewindow`: windows of `width` seconds counted from the first flow
+/// Slips saw (`analysis` hash, `file_start`), numbered from 1, so that times before the first
+/// flow get 0 or negative numbers; without a first flow, `ts` opens window 1. The
+/// `only_one_tw` width puts everything in window 1, starting a hundred years earlier.
+pub fn slips_timewindow(ts: f64, first_flow: Option<f64>, width: f64) -> (i64, f64) {
+    if width == ONLY_ONE_TW_WIDTH {
+        return (1, ts - 31_536_000.0 * 100.0);
+    }
+    match first_flow {
+        Some(start) if width > 0.0 && width.is_finite() => {
+            let n = ((ts - start) / width).floor() + 1.0;
+            if !n.is_finite() || n.abs() > 1e15 {
+                return (1, ts);
+            }
+            (n as i64, start + width * (n - 1.0))
+        }
+        _ => (1, ts),
+    }
+}
+
+/// The text redis-py stores for a threat level's value in `IPsInfo:score` (Slips keeps `info`
+/// and `critical` as the Python ints 0 and 1). `None` for an unknown level name.
+pub fn score_text_of_level(level: &str) -> Option<&'static str> {
+    match level.to_ascii_lowercase().as_str() {
+        "info" => Some("0"),
+        "low" => Some("0.2"),
+        "medium" => Some("0.5"),
+        "high" => Some("0.8"),
+        "critical" => Some("1"),
+        _ => None,
+    }
+}
+
+/// The `evidence_added` payload: the stored evidence JSON with `"version"` appended as
+/// Slips' `publish` does (`json.loads`, `update`, `json.dumps`: the key goes last).
+pub fn evidence_added_json(evidence_json: &str, version: &str) -> String {
+    let body = evidence_json
+        .trim_end()
+        .strip_suffix('}')
+        .unwrap_or(evidence_json);
+    let mut s = String::with_capacity(body.len() + 32);
+    s.push_str(body);
+    s.push_str(", \"version\": ");
+    push_py_str(&mut s, version);
+    s.push('}');
+    s
+}
+
+/// The `new_ip` payload Slips' `add_profile` publishes for a new profile: a plain string,
+/// which Slips' `publish` wraps as `{"text": ..., "version": ...}`. The `ip_info` module
+/// reads it and looks up the address's ASN, rDNS and geolocation.
+pub fn new_ip_json(ip: IpAddr, version: &str) -> String {
+    let mut s = String::from("{\"text\": ");
+    push_py_str(&mut s, &ip.to_string());
+    s.push_str(", \"version\": ");
+    push_py_str(&mut s, version);
+    s.push('}');
+    s
+}
+
+/// A random (version 4) UUID in its text form, from 16 random bytes the caller drew: Slips
+/// gives every evidence a `uuid4()` id.
+pub fn uuid4_text(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A broken-down local time, as Slips' `convert_ts_format(now, alerts_format)` prints it for
@@ -357,6 +448,147 @@ mod tests {
             [String::new(), String::new()]
         )
         .is_none());
+    }
+
+    #[test]
+    fn timewindows_like_slips() {
+        // The example in Slips' get_timewindow docstring: width 2 from t = 0.
+        assert_eq!(slips_timewindow(2.0, Some(0.0), 2.0), (2, 2.0));
+        assert_eq!(slips_timewindow(4.0, Some(0.0), 2.0), (3, 4.0));
+        assert_eq!(slips_timewindow(3.9, Some(0.0), 2.0), (2, 2.0));
+        assert_eq!(slips_timewindow(0.0, Some(0.0), 2.0), (1, 0.0));
+        // Before the first flow: window 0 and below.
+        assert_eq!(slips_timewindow(-0.5, Some(0.0), 2.0), (0, -2.0));
+        assert_eq!(slips_timewindow(-2.5, Some(0.0), 2.0), (-1, -4.0));
+        // One hour windows from a real start.
+        let start = 1_712_345_000.25;
+        assert_eq!(
+            slips_timewindow(start + 7_300.0, Some(start), 3600.0),
+            (3, start + 7_200.0)
+        );
+        // No flow yet: the report opens window 1 at its own time.
+        assert_eq!(slips_timewindow(99.5, None, 3600.0), (1, 99.5));
+        // only_one_tw.
+        let (n, s) = slips_timewindow(1e9, Some(5.0), ONLY_ONE_TW_WIDTH);
+        assert_eq!((n, s), (1, 1e9 - 3_153_600_000.0));
+        // Nonsense widths do not panic.
+        assert_eq!(slips_timewindow(10.0, Some(0.0), 0.0), (1, 10.0));
+        assert_eq!(slips_timewindow(f64::MAX, Some(0.0), 1e-300), (1, f64::MAX));
+    }
+
+    #[test]
+    fn slips_texts() {
+        assert_eq!(score_text_of_level("info"), Some("0"));
+        assert_eq!(score_text_of_level("HIGH"), Some("0.8"));
+        assert_eq!(score_text_of_level("critical"), Some("1"));
+        assert_eq!(score_text_of_level("severe"), None);
+        assert_eq!(
+            evidence_added_json(r#"{"a": 1, "b": null}"#, "1.1.21"),
+            r#"{"a": 1, "b": null, "version": "1.1.21"}"#
+        );
+        assert_eq!(
+            new_ip_json("1.2.3.4".parse().unwrap(), "1.1.21"),
+            r#"{"text": "1.2.3.4", "version": "1.1.21"}"#
+        );
+        assert_eq!(
+            uuid4_text([0xff; 16]),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(uuid4_text([0; 16]), "00000000-0000-4000-8000-000000000000");
+    }
+
+    /// The keys of both evidence kinds, in the order of spec B.4.1's verified example
+    /// (`to_dict` follows the dataclass field order), including every key Slips'
+    /// `dict_to_evidence` requires.
+    #[test]
+    fn json_keys_in_slips_order() {
+        let order = [
+            "\"evidence_type\": ",
+            "\"description\": ",
+            "\"attacker\": {\"direction\": ",
+            "\"ioc_type\": ",
+            "\"value\": ",
+            "\"profile\": {\"ip\": ",
+            "\"TI\": ",
+            "\"AS\": ",
+            "\"rDNS\": ",
+            "\"SNI\": ",
+            "\"DNS_resolution\": ",
+            "\"queries\": ",
+            "\"CNAME\": ",
+            "\"threat_level\": ",
+            "\"profile\": {\"ip\": ",
+            "\"timewindow\": {\"number\": ",
+            "\"start_time\": ",
+            "\"end_time\": ",
+            "\"uid\": ",
+            "\"timestamp\": ",
+            "\"interface\": ",
+            "\"victim\": ",
+            "\"proto\": ",
+            "\"dst_port\": ",
+            "\"src_port\": ",
+            "\"method\": ",
+            "\"id\": ",
+            "\"confidence\": ",
+            "\"rel_id\": ",
+        ];
+        let req = DataRequest {
+            ip: "1.2.3.4".parse().unwrap(),
+            cache_age: None,
+            profile_ip: Some("10.0.0.5".parse().unwrap()),
+            timewindow: Some(2),
+            ip_state: Some("srcip".into()),
+            stime: Some(17.0),
+            uid: Some("C1".into()),
+            proto: None,
+        };
+        let [m, _] =
+            P2pEvidence::malicious_ip_from_network(&req, 1.0, 0.5, ["a".into(), "b".into()])
+                .unwrap();
+        assert_eq!(
+            m.description,
+            "Connection from blacklisted IP 1.2.3.4 to 10.0.0.5 Source: Slips P2P network."
+        );
+        let r = P2pEvidence::p2p_report(
+            "1.2.3.4".parse().unwrap(),
+            "P",
+            None,
+            0.2,
+            0.5,
+            -1,
+            "t".into(),
+            "i".into(),
+        )
+        .unwrap();
+        for e in [m, r] {
+            let json = e.to_json();
+            let mut at = 0;
+            for key in order {
+                let found = json[at..]
+                    .find(key)
+                    .unwrap_or_else(|| panic!("{key} in {json}"));
+                at += found + key.len();
+            }
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v.as_object().unwrap().len(), 17, "{json}");
+            for required in [
+                "evidence_type",
+                "description",
+                "interface",
+                "attacker",
+                "threat_level",
+                "uid",
+                "timestamp",
+                "id",
+                "rel_id",
+                "confidence",
+                "method",
+            ] {
+                assert!(v.get(required).is_some(), "{required}");
+            }
+            assert!(v["timewindow"]["number"].is_i64());
+        }
     }
 
     #[test]

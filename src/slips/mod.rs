@@ -9,7 +9,9 @@
 //! - [`version`]: where the Slips version stamped into every message comes from;
 //! - [`native`]: the native-mode channels (`report_to_peers`, `p2p_data_request`, `new_blame`,
 //!   `peer_trust`, `IPsInfo`);
-//! - [`evidence`]: the P2P evidence JSON and `p2p_reports.log` lines of native mode;
+//! - [`evidence`]: the P2P evidence JSON, Slips' time-window arithmetic and the
+//!   `p2p_reports.log` lines of native mode;
+//! - [`set_evidence`]: the Redis writes of Slips' `db.set_evidence`, run by the relay;
 //! - [`json_text`]: byte-exact Python / Go JSON text;
 //! - [`bridge`]: the sans-IO translation between relay events / commands and the node's
 //!   commands / notifications (the runtime carries it out; its docs list every mapping).
@@ -31,18 +33,20 @@
 //!
 //! The steps above are implemented by `main.rs` (`pigeon_main`) and `runtime::run_with`.
 //!
+//! # Native mode's Slips-side effects
+//!
+//! - Trusted peers' reports and blames become P2P_REPORT evidence, and data requests the
+//!   network finds malicious become the two MALICIOUS_IP_FROM_P2P_NETWORK evidences, stored
+//!   by [`set_evidence`] the way Slips' `db.set_evidence` stores its own (that module lists
+//!   the steps it leaves out and why); the thresholds and rate limits are the bridge's
+//!   ([`bridge`] module docs).
+//! - `p2p_reports.log` gets Slips' lines for those reports and for peer updates, in
+//!   `<slips_output_dir>/p2p_trust/`, rotated daily by the runtime ([`crate::logs`]).
+//!
 //! # Not done yet
 //!
 //! - Native mode answers peers' Queries from the evidence Slips shared (own detections), not
 //!   from `IPsInfo`; `LookupIp` is not used by the runtime (see [`bridge`]).
-//! - Native mode does not apply Dovecot's "skip when the cached network opinion is non-zero"
-//!   rule before sharing evidence; the node's dedup window limits repeats instead.
-//! - Native mode does not store evidence: `db.set_evidence` (profile creation, time-window
-//!   lookup, `profile_<ip>_timewindow<n>_evidence`, `number_of_evidence`, `evidence_added`,
-//!   threat-level updates, `slips_reputation`) is not emulated. [`evidence`] builds the exact
-//!   JSON; a `SlipsCommand` to write it still has to be designed against a running Slips.
-//! - `p2p_reports.log` lines are formatted ([`evidence::reports_log_line`]) but no writer
-//!   appends them to `<output>/p2p_trust/p2p_reports.log`.
 //! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
 
 pub mod bridge;
@@ -54,6 +58,7 @@ pub mod native;
 pub mod pigeon_args;
 pub mod pigeon_channels;
 pub mod relay;
+pub mod set_evidence;
 pub mod version;
 
 pub use dovecot::{DovecotError, DovecotMessage, DovecotScore};

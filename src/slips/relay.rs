@@ -29,6 +29,7 @@ use crate::slips::pigeon_args::{PigeonArgs, PigeonArgsError};
 use crate::slips::pigeon_channels::{
     go_data_json, parse_pygo, peer_update_json, PygoMessage, Recipient, MAX_PEER_ID_LEN,
 };
+use crate::slips::set_evidence::{store_evidence, EvidenceJob, SlipsTimes, Stored};
 
 /// Key Pigeon stores its multiaddress under (DB 0); Slips prints it once at start.
 pub const MULTIADDRESS_KEY: &str = "multiAddress";
@@ -67,6 +68,9 @@ pub enum RelayMode {
         /// `HEXPIRE` for `peer_trust` fields (Slips uses its extended TTL; needs Redis >= 7.4,
         /// silently skipped on older servers). `None` = no expiry.
         peer_trust_ttl: Option<u64>,
+        /// Slips' `parameters.time_window_width` in seconds (3600 by default; 9999999999 for
+        /// `only_one_tw`): the width of the time windows and TTLs of stored evidence.
+        tw_width_s: u64,
     },
 }
 
@@ -126,6 +130,7 @@ impl RelayConfig {
                 cache_port: 6379,
                 cache_db: 1,
                 peer_trust_ttl: Some(48 * 3600),
+                tw_width_s: 3600,
             },
             ..RelayConfig::pigeon(host, redis_port, "p2p_pygo", "p2p_gopy", slips_version)
         }
@@ -262,6 +267,10 @@ pub struct RelayStats {
     pub queue_dropped: u64,
     /// Successful (re)connections, both threads together.
     pub connects: u64,
+    /// Native mode: P2P evidences stored in Slips' Redis the way `set_evidence` does.
+    pub evidence_stored: u64,
+    /// Native mode: evidences not stored (duplicate or whitelisted id, or refused by Redis).
+    pub evidence_skipped: u64,
 }
 
 #[derive(Default)]
@@ -278,6 +287,8 @@ struct Counters {
     queued: AtomicU64,
     queue_dropped: AtomicU64,
     connects: AtomicU64,
+    evidence_stored: AtomicU64,
+    evidence_skipped: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) -> u64 {
@@ -524,6 +535,8 @@ impl RelayMonitor {
             queued: l(&c.queued),
             queue_dropped: l(&c.queue_dropped),
             connects: l(&c.connects),
+            evidence_stored: l(&c.evidence_stored),
+            evidence_skipped: l(&c.evidence_skipped),
         }
     }
 }
@@ -730,6 +743,8 @@ enum Outgoing {
         value: String,
         ttl: Option<u64>,
     },
+    /// Native mode: `set_evidence`'s writes (several commands; see `set_evidence.rs`).
+    Evidence(Box<EvidenceJob>),
 }
 
 /// What happened to the head of the queue.
@@ -767,6 +782,16 @@ impl Publisher {
         match &self.config.mode {
             RelayMode::Native { peer_trust_ttl, .. } => *peer_trust_ttl,
             RelayMode::Pigeon { .. } => None,
+        }
+    }
+
+    fn slips_times(&self) -> SlipsTimes {
+        let width = match &self.config.mode {
+            RelayMode::Native { tw_width_s, .. } => *tw_width_s,
+            RelayMode::Pigeon { .. } => 3600,
+        };
+        SlipsTimes {
+            width: width as f64,
         }
     }
 
@@ -928,6 +953,23 @@ impl Publisher {
                     bump(&self.shared.counters.events_dropped);
                 }
             }
+            SlipsCommand::SetEvidence {
+                evidence,
+                profile_start,
+                window,
+            } => {
+                if self.gopy().is_some() {
+                    return self.reject("a native-mode command in pigeon mode", &cmd);
+                }
+                if !(profile_start.is_finite() && evidence.confidence.is_finite()) {
+                    return self.reject("evidence with a non-finite number", &cmd);
+                }
+                self.push(Outgoing::Evidence(Box::new(EvidenceJob {
+                    evidence: evidence.clone(),
+                    profile_start: *profile_start,
+                    window: *window,
+                })));
+            }
             SlipsCommand::SetMultiAddress { value } => {
                 self.push(Outgoing::Set {
                     key: MULTIADDRESS_KEY,
@@ -957,23 +999,84 @@ impl Publisher {
         }
     }
 
+    /// Opens the cache database connection (native mode) unless it is open; a failure is
+    /// logged and leaves it closed (the next use tries again).
+    fn connect_cache(&mut self) {
+        let Some(client) = self.cache.as_ref() else {
+            return;
+        };
+        if self.cache_con.is_some() {
+            return;
+        }
+        match client.get_connection_with_timeout(self.config.io_timeout) {
+            Ok(con) => {
+                let _ = con.set_read_timeout(Some(self.config.io_timeout));
+                let _ = con.set_write_timeout(Some(self.config.io_timeout));
+                self.cache_con = Some(con);
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot reach Slips' cache database (IPsInfo)");
+            }
+        }
+    }
+
+    /// Stores the evidence at the head of the queue. `Some(RetryLater)` when Redis is away
+    /// (the evidence stays queued); `None` when it is done with (stored or given up).
+    fn flush_evidence(&mut self, job: &EvidenceJob) -> Option<Flush> {
+        let times = self.slips_times();
+        let version = self.config.slips_version.clone();
+        self.connect_cache();
+        let mut cache = self.cache_con.take();
+        let result = match self.connect() {
+            Ok(con) => store_evidence(con, &mut cache, job, times, &version),
+            Err(e) => {
+                debug!(error = %e, "publisher cannot reach Redis");
+                self.cache_con = cache;
+                return Some(Flush::RetryLater);
+            }
+        };
+        self.cache_con = cache;
+        let c = &self.shared.counters;
+        match result {
+            Ok(Stored::Set { timewindow }) => {
+                bump(&c.evidence_stored);
+                bump(&c.published);
+                info!(
+                    kind = job.evidence.kind.name(),
+                    attacker = %job.evidence.attacker,
+                    profile = %job.evidence.profile,
+                    timewindow,
+                    id = %job.evidence.id,
+                    "evidence stored in Slips' Redis"
+                );
+                None
+            }
+            Ok(other) => {
+                bump(&c.evidence_skipped);
+                debug!(?other, id = %job.evidence.id, "evidence not stored");
+                None
+            }
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                warn!(error = %e, queued = self.queue.len(), "storing evidence failed; will reconnect");
+                self.con = None;
+                Some(Flush::RetryLater)
+            }
+            Err(e) => {
+                // Redis refused a command (e.g. a key of another type): retrying would block
+                // the queue forever.
+                let n = bump(&c.evidence_skipped);
+                if worth_logging(n) {
+                    warn!(error = %e, id = %job.evidence.id, "Redis refused an evidence write; dropped it");
+                }
+                None
+            }
+        }
+    }
+
     /// Reads what Slips knows about `ip` from its cache database (spec B.5). Failures are
     /// logged and answered with `None`; the next lookup reconnects.
     fn lookup_ip(&mut self, ip: std::net::IpAddr) -> Option<crate::ioc::Evaluation> {
-        let client = self.cache.as_ref()?;
-        if self.cache_con.is_none() {
-            match client.get_connection_with_timeout(self.config.io_timeout) {
-                Ok(con) => {
-                    let _ = con.set_read_timeout(Some(self.config.io_timeout));
-                    let _ = con.set_write_timeout(Some(self.config.io_timeout));
-                    self.cache_con = Some(con);
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot reach Slips' cache database for an IP lookup");
-                    return None;
-                }
-            }
-        }
+        self.connect_cache();
         let con = self.cache_con.as_mut()?;
         let field = ip.to_string();
         let mut read = |key: &str| -> redis::RedisResult<Option<String>> {
@@ -999,6 +1102,14 @@ impl Publisher {
     fn flush(&mut self) -> Flush {
         let hold = self.config.hold_without_subscribers;
         while let Some(front) = self.queue.front() {
+            if let Outgoing::Evidence(job) = front {
+                let job = job.clone();
+                if let Some(retry) = self.flush_evidence(&job) {
+                    return retry;
+                }
+                self.queue.pop_front();
+                continue;
+            }
             let cmd = match front {
                 Outgoing::Publish { channel, payload } => {
                     let mut c = redis::cmd("PUBLISH");
@@ -1015,6 +1126,8 @@ impl Publisher {
                     c.arg(PEER_TRUST).arg(field).arg(value);
                     c
                 }
+                // Handled above; never reached.
+                Outgoing::Evidence(_) => continue,
             };
             let expire = match front {
                 Outgoing::PeerTrust {

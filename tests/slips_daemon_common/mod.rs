@@ -89,12 +89,29 @@ impl Daemon {
 
     /// A native-mode node (`roost run`) with its own Redis (DB 0 and cache DB 1).
     pub fn native(name: &'static str, dir: &Path, redis_port: u16) -> Daemon {
+        Daemon::native_with(name, dir, redis_port, "")
+    }
+
+    /// Where a native node started by [`Daemon::native_with`] writes `p2p_reports.log`.
+    pub fn reports_log(dir: &Path) -> PathBuf {
+        dir.join("slips_output/p2p_trust/p2p_reports.log")
+    }
+
+    /// A native-mode node with extra `[redis]` lines (e.g. `evidence_trust = 0.9`).
+    pub fn native_with(
+        name: &'static str,
+        dir: &Path,
+        redis_port: u16,
+        extra_redis: &str,
+    ) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let cfg = dir.join("roost.toml");
+        let out = dir.join("slips_output");
         std::fs::write(
             &cfg,
             format!(
-                "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\n"
+                "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nslips_output_dir = \"{}\"\n{extra_redis}\n",
+                out.display()
             ),
         )
         .unwrap();
