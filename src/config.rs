@@ -649,8 +649,9 @@ impl Config {
             max_sources: l.max_sources as usize,
             max_entries: l.max_entries as usize,
             max_reports_per_ioc: l.max_reports_per_ioc as usize,
-            // In Pigeon mode Slips answers peers' questions; elsewhere the node does.
-            answer_queries: self.redis.mode != RedisMode::Pigeon,
+            // With Slips attached, its view answers peers' questions (Pigeon: Slips' Python
+            // module replies; native: the bridge reads `IPsInfo`); without, the node does.
+            answer_queries: self.redis.mode == RedisMode::Off,
             ..crate::node::NodeConfig::default()
         }
     }

@@ -513,10 +513,16 @@ impl Driver {
                     None => "off",
                 }
                 .to_string();
-                s.slips = self
-                    .slips
-                    .as_ref()
-                    .and_then(|x| serde_json::to_value(x.monitor.stats()).ok());
+                s.slips = self.slips.as_ref().and_then(|x| {
+                    let mut v = serde_json::to_value(x.monitor.stats()).ok()?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert(
+                            "bridge".into(),
+                            serde_json::to_value(x.bridge.stats()).ok()?,
+                        );
+                    }
+                    Some(v)
+                });
                 s.net = serde_json::to_value(self.net_counters.snapshot()).ok();
                 json_ok(&s)
             }

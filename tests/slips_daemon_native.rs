@@ -477,3 +477,101 @@ fn native_mode_starts_without_redis_and_connects_later() {
     assert!(redis.wait_subscribers("report_to_peers", 1, WAIT));
     assert!(n.signal(libc::SIGTERM).success());
 }
+
+/// What `d` got from the network about `ioc`: the answers with data (peer, threat,
+/// confidence), and how many peers answered at all.
+fn answers(d: &Daemon, ioc: &str) -> (Vec<(String, f64, f64)>, u64) {
+    let o = d.ctl(&["ask", ioc]).expect("ask answers");
+    let with_data = o["answers"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| {
+                    Some((
+                        x["peer"].as_str()?.to_owned(),
+                        x["threat"].as_f64()?,
+                        x["confidence"].as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (with_data, o["answered"].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn native_nodes_answer_peers_from_slips_ipsinfo() {
+    let name = "native_nodes_answer_peers_from_slips_ipsinfo";
+    if !in_private_netns(name) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let redis_a = RedisServer::start();
+    let redis_b = RedisServer::start();
+    let slips_a = FakeSlips::listening(&redis_a, &["evidence_added"]);
+    let slips_b = FakeSlips::listening(&redis_b, &["evidence_added"]);
+    let mut a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
+    let mut b = Daemon::native("b", &tmp.path().join("b"), redis_b.port);
+    for r in [&redis_a, &redis_b] {
+        assert!(r.wait_subscribers("p2p_data_request", 1, WAIT));
+    }
+    assert!(a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT));
+    let id_b = id(&b);
+
+    // What Slips at B knows about an IP (its profile's max threat level and the latest
+    // evidence's confidence, spec B.5), and nothing it ever shared on report_to_peers.
+    let ip = "203.0.113.7";
+    let _: i64 = slips_b.query(
+        1,
+        redis::cmd("HSET").arg("IPsInfo:score").arg(ip).arg("0.8"),
+    );
+    let _: i64 = slips_b.query(
+        1,
+        redis::cmd("HSET")
+            .arg("IPsInfo:confidence")
+            .arg(ip)
+            .arg("0.6"),
+    );
+    let got = answers(&a, ip);
+    assert_eq!(
+        got,
+        (vec![(id_b.clone(), 0.8, 0.6)], 1),
+        "B answers from Slips' IPsInfo"
+    );
+    // An IP Slips at B knows nothing about: B answers "no data".
+    assert_eq!(answers(&a, "203.0.113.8"), (vec![], 1));
+
+    // A shares a detection; B turns it into P2P_REPORT evidence, which Slips folds into
+    // B's IPsInfo. B must not hand that back to the network as its own view.
+    slips_a.publish_on(
+        "report_to_peers",
+        evidence("192.168.1.60", "CRITICAL", 1.0, "e9"),
+    );
+    assert!(
+        wait_until(WAIT, || {
+            slips_b
+                .query::<Option<String>>(
+                    1,
+                    redis::cmd("HGET").arg("IPsInfo:score").arg("192.168.1.60"),
+                )
+                .is_some()
+        }),
+        "the P2P_REPORT evidence reached B's IPsInfo: {}",
+        b.stderr()
+    );
+    assert_eq!(
+        answers(&a, "192.168.1.60"),
+        (vec![], 1),
+        "B does not echo A's own report back as Slips' view"
+    );
+    // A's own Slips never got evidence from B's echo either.
+    assert!(slips_a.next(Duration::ZERO).is_none());
+    let status = b.ctl(&["status"]).unwrap();
+    assert_eq!(
+        status["slips"]["bridge"]["echoes_withheld"], 1,
+        "the withheld echo is counted: {status}"
+    );
+
+    assert!(a.signal(libc::SIGINT).success());
+    assert!(b.signal(libc::SIGTERM).success());
+}

@@ -398,6 +398,8 @@ impl Node {
             );
             return;
         };
+        // The relay had nothing (or withheld it): our own detection, if any, still answers.
+        let evaluation = evaluation.or_else(|| self.own.get(&q.ioc).copied());
         let msg = Message::Answer(Answer {
             request,
             ioc: q.ioc,

@@ -81,8 +81,9 @@ pub struct NodeConfig {
     /// Received reports kept per IoC for `Opinion`.
     pub max_reports_per_ioc: usize,
     /// True: the node answers peers' Queries from its own detections. False: it only notifies
-    /// the relay (`QueryReceived`) and waits for `Command::AnswerQuery` (Pigeon mode, where
-    /// Slips answers).
+    /// the relay (`QueryReceived`) and waits for `Command::AnswerQuery` (with Slips attached,
+    /// whose view answers); an `AnswerQuery` without evaluation falls back to our own
+    /// detection.
     pub answer_queries: bool,
     /// How long the relay has to answer a forwarded Query when `answer_queries` is false.
     pub query_answer_window_ms: u64,

@@ -784,3 +784,74 @@ fn each_answer_is_notified_as_it_arrives() {
         }
     )));
 }
+
+#[test]
+fn a_relay_answer_without_data_falls_back_to_own_detection() {
+    // b's relay answers its Queries; when it has nothing (or withholds it), b's own
+    // detection answers, and with neither the answer is "no data".
+    let relayed = NodeConfig {
+        answer_queries: false,
+        ..cfg()
+    };
+    let mut nodes = vec![
+        Node::new(cfg(), key(1), 1, vec![], 1, T0),
+        Node::new(relayed, key(2), 1, vec![], 2, T0),
+    ];
+    let mut log = vec![Vec::new(), Vec::new()];
+    for i in 0..2 {
+        nodes[i].handle_timeout(T0);
+        mesh(&mut nodes, T0, &mut log);
+    }
+    let id_a = nodes[0].id().to_owned();
+    nodes[1].handle_command(
+        T0,
+        Command::Report {
+            ioc: ioc(),
+            evaluation: ev(0.7, 0.6),
+        },
+        1,
+    );
+    mesh(&mut nodes, T0, &mut log);
+    let other: Ioc = "198.51.100.2".parse().unwrap();
+    for (t, (what, token)) in [(ioc(), 20u64), (other, 21)].into_iter().enumerate() {
+        let now = T0 + 100 * (t as u64 + 1);
+        log[1].clear();
+        nodes[0].handle_command(now, Command::Ask { ioc: what.clone() }, token);
+        mesh(&mut nodes, now, &mut log);
+        let request = log[1]
+            .iter()
+            .find_map(|x| match x {
+                Action::Notify(Notification::QueryReceived { peer, request, .. })
+                    if *peer == id_a =>
+                {
+                    Some(*request)
+                }
+                _ => None,
+            })
+            .unwrap();
+        nodes[1].handle_command(
+            now,
+            Command::AnswerQuery {
+                peer: id_a.clone(),
+                request,
+                evaluation: None,
+            },
+            2,
+        );
+        mesh(&mut nodes, now, &mut log);
+    }
+    let got: Vec<(u64, Vec<(f64, f64)>)> = log[0]
+        .iter()
+        .filter_map(|x| match x {
+            Action::Reply {
+                token,
+                response: Response::Ask(r),
+            } => Some((
+                *token,
+                r.answers.iter().map(|a| (a.threat, a.confidence)).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, [(20, vec![(0.7, 0.6)]), (21, vec![])]);
+}

@@ -37,6 +37,7 @@
 //! | `report_to_peers` evidence | `Command::Report`: shared with peers and remembered as an own detection, unless the network gave a non-zero opinion on the IP within one time window (Dovecot's `opinion_cache` rule) |
 //! | `p2p_data_request` | `Command::Ask`; if the aggregate `threat * confidence >= evidence_threshold`, the two MALICIOUS_IP_FROM_P2P_NETWORK evidences (spec B.4.2); if it is `>= malicious_threshold`, also a `new_blame` |
 //! | peer's Report or Blame about an IP | `Command::Peers` (the reporter's trust); if the trust is `>= evidence_trust`, a P2P_REPORT evidence (spec B.4.1) and a `p2p_reports.log` line, then `Command::Opinion`: an opinion with `threat * confidence >= malicious_threshold` becomes a `new_blame` |
+//! | peer's Query about an IP | `LookupIp`, then `Command::AnswerQuery` with Slips' `IPsInfo` view (see below) |
 //! | peer appears / moves, and every minute | `Command::Peers`, then `peer_trust` (the trust model's value) for every active peer whose trust changed |
 //!
 //! A `new_blame` goes out at most once per IP per time window (`tw_width_ms`), so a stream of
@@ -46,10 +47,14 @@
 //! at any `score * confidence > 0`, which would turn a lone, barely trusted whisper into
 //! evidence.
 //!
-//! Peers' Queries are answered by the node itself from its own detections, which are exactly
-//! the evidences Slips shared on `report_to_peers` (the same stream Slips derives
-//! `IPsInfo:score` from). `IPsInfo` is therefore not read; [`SlipsCommand::LookupIp`] stays
-//! available for a later, finer answer. Peers' individual blames are not forwarded to
+//! A peer's Query about an IP is answered with Slips' own view (`SlipsCommand::LookupIp`,
+//! the `IPsInfo` score and confidence Dovecot answers with); Queries about other IoCs, or
+//! while Redis is away, go back to the node at once (`AnswerQuery` without evaluation), which
+//! answers from its own detections: the evidence Slips shared on `report_to_peers`. The
+//! same happens when the bridge stored P2P evidence about the IP within one time window:
+//! Slips folded it into `IPsInfo`, which then speaks the network's words, and answering
+//! with it would let one peer's claim bounce back through every honest node (and count
+//! again at the asker). Peers' individual blames are not forwarded to
 //! `new_blame`: that would let any single peer make Slips block an address; only the
 //! trust-weighted aggregate of an ask can.
 
@@ -172,7 +177,7 @@ pub enum BridgeOutput {
 }
 
 /// Counters of what the bridge could not translate, for logs and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BridgeStats {
     /// Slips answered a peer that has no pending query about that IoC.
     pub unmatched_answers: u64,
@@ -188,6 +193,8 @@ pub struct BridgeStats {
     pub not_reshared: u64,
     /// Native: blames not sent again within the same time window.
     pub blames_suppressed: u64,
+    /// Native: Slips' view of an IP not given to a peer because it holds peers' reports.
+    pub echoes_withheld: u64,
 }
 
 /// Why the bridge sent a command to the node, so it knows what to do with the reply.
@@ -225,6 +232,14 @@ pub struct Bridge {
     opinions: BTreeMap<IpAddr, u64>,
     /// Native: when a `new_blame` was last sent per IP.
     blamed: BTreeMap<IpAddr, u64>,
+    /// Native: when the bridge last stored P2P-derived evidence per IP. Slips folds that
+    /// evidence into `IPsInfo`, so for one time window `IPsInfo` about such an IP is the
+    /// network's own voice and is not given back to peers as ours.
+    echoed: BTreeMap<IpAddr, u64>,
+    /// Native: when an `IPsInfo` look-up was last requested per IP (one per burst of Queries).
+    lookups: BTreeMap<IpAddr, u64>,
+    /// Native: whether the relay is connected (look-ups are pointless without it).
+    redis_up: bool,
     /// Evidence ids.
     rng: ChaCha8Rng,
     stats: BridgeStats,
@@ -268,6 +283,9 @@ impl Bridge {
             pending_reports: VecDeque::new(),
             opinions: BTreeMap::new(),
             blamed: BTreeMap::new(),
+            echoed: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            redis_up: false,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stats: BridgeStats::default(),
         }
@@ -401,15 +419,22 @@ impl Bridge {
                 },
                 Purpose::NativeAsk(request),
             )],
-            // Not requested by this bridge (see the module docs).
-            SlipsEvent::IpInfo { .. } => Vec::new(),
+            SlipsEvent::IpInfo { ip, evaluation } => self.answer_from_slips(now_ms, ip, evaluation),
             SlipsEvent::RedisUp => {
+                self.redis_up = true;
                 // Slips may have restarted with an empty Redis: rewrite peer_trust in full.
                 self.trust_written.clear();
                 self.trust_soon();
                 Vec::new()
             }
-            SlipsEvent::RedisDown => Vec::new(),
+            SlipsEvent::RedisDown => {
+                self.redis_up = false;
+                // Queries waiting for a look-up the relay may never make: answer them now.
+                let ips: Vec<IpAddr> = self.lookups.keys().copied().collect();
+                ips.into_iter()
+                    .flat_map(|ip| self.answer_from_slips(now_ms, ip, None))
+                    .collect()
+            }
         }
     }
 
@@ -487,6 +512,9 @@ impl Bridge {
                     at_ms: now_ms,
                     text: peer_update_log_text(&peer, addr.ip(), Some(reliability)),
                 }]
+            }
+            (BridgeMode::Native, Notification::QueryReceived { peer, request, ioc }) => {
+                self.native_query(now_ms, peer, request, ioc)
             }
             (
                 BridgeMode::Native,
@@ -715,6 +743,7 @@ impl Bridge {
             return Vec::new();
         };
         let profile_start = request.stime.unwrap_or(now_ms as f64 / 1000.0);
+        remember_time(&mut self.echoed, self.cfg.max_pending, request.ip, now_ms);
         info!(ip = %request.ip, threat, confidence, "the network says malicious; storing MALICIOUS_IP_FROM_P2P_NETWORK evidence");
         pair.into_iter()
             .map(|evidence| {
@@ -763,6 +792,7 @@ impl Bridge {
                     id,
                 ) {
                     info!(peer = %r.peer, ip = %r.ip, trust, "peer report becomes P2P_REPORT evidence");
+                    remember_time(&mut self.echoed, self.cfg.max_pending, r.ip, now_ms);
                     out.push(BridgeOutput::Slips(SlipsCommand::SetEvidence {
                         evidence,
                         profile_start: now_s,
@@ -782,7 +812,101 @@ impl Bridge {
         out
     }
 
-    fn remember_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc, request: u64) {
+    /// Native: a peer's Query. About an IP, Slips' own view (`IPsInfo`, as Dovecot answers)
+    /// is looked up and the answer waits for it; anything else, or with Redis away, is
+    /// answered at once by the node from its own detections (`evaluation: None`).
+    fn native_query(
+        &mut self,
+        now_ms: u64,
+        peer: String,
+        request: u64,
+        ioc: Ioc,
+    ) -> Vec<BridgeOutput> {
+        let ip = match ioc.as_ip() {
+            Some(ip) if self.redis_up => ip,
+            _ => return vec![self.own_answer(peer, request)],
+        };
+        if !self.remember_query(now_ms, &peer, &ioc, request) {
+            // No room to wait: answer from the node's own detections.
+            return vec![self.own_answer(peer, request)];
+        }
+        let recent = self
+            .lookups
+            .get(&ip)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < LOOKUP_REPEAT_MS);
+        if recent {
+            return Vec::new();
+        }
+        remember_time(&mut self.lookups, self.cfg.max_pending, ip, now_ms);
+        vec![BridgeOutput::Slips(SlipsCommand::LookupIp { ip })]
+    }
+
+    fn own_answer(&mut self, peer: String, request: u64) -> BridgeOutput {
+        self.command(
+            Command::AnswerQuery {
+                peer,
+                request,
+                evaluation: None,
+            },
+            Purpose::Other,
+        )
+    }
+
+    /// Native: Slips' view of `ip` arrived; every Query waiting for it gets it, except when
+    /// that view may only echo what peers told us (see `echoed`): then the node answers
+    /// from its own detections.
+    fn answer_from_slips(
+        &mut self,
+        now_ms: u64,
+        ip: IpAddr,
+        evaluation: Option<Evaluation>,
+    ) -> Vec<BridgeOutput> {
+        self.lookups.remove(&ip);
+        if self.cfg.mode != BridgeMode::Native {
+            return Vec::new();
+        }
+        self.expire_queries(now_ms);
+        let echo = self
+            .echoed
+            .get(&ip)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < self.cfg.tw_width_ms);
+        let evaluation = if echo {
+            if evaluation.is_some() {
+                self.stats.echoes_withheld += 1;
+                debug!(%ip, "Slips' view of this IP holds peers' reports; answering from own detections");
+            }
+            None
+        } else {
+            evaluation
+        };
+        let ioc = Ioc::ip(ip);
+        let keys: Vec<(String, Ioc)> = self
+            .queries
+            .keys()
+            .filter(|(_, i)| *i == ioc)
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(list) = self.queries.remove(&key) else {
+                continue;
+            };
+            self.queries_len -= list.len();
+            for (request, _) in list {
+                out.push(self.command(
+                    Command::AnswerQuery {
+                        peer: key.0.clone(),
+                        request,
+                        evaluation,
+                    },
+                    Purpose::Other,
+                ));
+            }
+        }
+        out
+    }
+
+    fn remember_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc, request: u64) -> bool {
         self.expire_queries(now_ms);
         if self.queries_len >= self.cfg.max_pending {
             self.stats.pending_dropped += 1;
@@ -790,13 +914,14 @@ impl Bridge {
                 peer,
                 "too many peer queries waiting for Slips; dropping this one"
             );
-            return;
+            return false;
         }
         self.queries
             .entry((peer.to_owned(), ioc.clone()))
             .or_default()
             .push_back((request, now_ms + self.cfg.query_ttl_ms));
         self.queries_len += 1;
+        true
     }
 
     fn take_query(&mut self, now_ms: u64, peer: &str, ioc: &Ioc) -> Option<u64> {
@@ -839,6 +964,9 @@ pub fn multiaddress(unicast: SocketAddr, peer_id: &str) -> String {
 }
 
 /// Names of the Pigeon flags, to recognise Slips' argv before clap sees it.
+/// Native: Queries about one IP within this many ms share one `IPsInfo` look-up.
+const LOOKUP_REPEAT_MS: u64 = 1_000;
+
 const PIGEON_FLAGS: [&str; 15] = [
     "rendezvous",
     "host",
@@ -1126,6 +1254,112 @@ mod tests {
         assert!(b
             .on_notification(1, answer("A", Some(e), vec![token]))
             .is_empty());
+    }
+
+    /// The `AnswerQuery` commands in `out`: (peer, request, evaluation).
+    fn answer_queries(out: &[BridgeOutput]) -> Vec<(String, u64, Option<Evaluation>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                BridgeOutput::Node {
+                    command:
+                        Command::AnswerQuery {
+                            peer,
+                            request,
+                            evaluation,
+                        },
+                    ..
+                } => Some((peer.clone(), *request, *evaluation)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn native_queries_are_answered_from_ipsinfo_unless_it_echoes_peers() {
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let query = |peer: &str, request: u64, ioc: &str| Notification::QueryReceived {
+            peer: peer.into(),
+            request,
+            ioc: ioc.parse().unwrap(),
+        };
+        let ip: IpAddr = "1.2.3.4".parse().unwrap();
+        // Before Redis is up, the node answers from its own detections at once.
+        assert_eq!(
+            answer_queries(&b.on_notification(0, query("A", 1, "1.2.3.4"))),
+            vec![("A".into(), 1, None)]
+        );
+        b.on_event(0, SlipsEvent::RedisUp);
+        // Two peers ask about one IP: one look-up, both wait for it.
+        let out = b.on_notification(10, query("A", 2, "1.2.3.4"));
+        assert_eq!(
+            out,
+            vec![BridgeOutput::Slips(SlipsCommand::LookupIp { ip })]
+        );
+        assert!(b.on_notification(11, query("B", 7, "1.2.3.4")).is_empty());
+        // A domain is not in IPsInfo: answered by the node at once.
+        assert_eq!(
+            answer_queries(&b.on_notification(12, query("B", 8, "evil.example"))),
+            vec![("B".into(), 8, None)]
+        );
+        let slips = Evaluation::new(0.8, 0.6).unwrap();
+        let out = b.on_event(
+            20,
+            SlipsEvent::IpInfo {
+                ip,
+                evaluation: Some(slips),
+            },
+        );
+        assert_eq!(
+            answer_queries(&out),
+            vec![("A".into(), 2, Some(slips)), ("B".into(), 7, Some(slips))]
+        );
+        // Answered once: a late duplicate of the look-up's result answers nobody.
+        assert!(b
+            .on_event(
+                21,
+                SlipsEvent::IpInfo {
+                    ip,
+                    evaluation: Some(slips)
+                }
+            )
+            .is_empty());
+
+        // Once a peer's report about the IP became evidence in Slips, IPsInfo echoes it.
+        let (_, token) = node_cmd(&b.on_notification(
+            30,
+            Notification::ReportReceived {
+                peer: "C".into(),
+                kind: ReportKind::Report,
+                ioc: "1.2.3.4".parse().unwrap(),
+                evaluation: Evaluation::new(1.0, 1.0).unwrap(),
+                timestamp_ms: 30,
+            },
+        ));
+        let out = b.on_reply(31, token, Response::Peers(vec![peer_info("C", 0.9)]));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, BridgeOutput::Slips(SlipsCommand::SetEvidence { .. }))));
+        let out = b.on_notification(2_000, query("A", 3, "1.2.3.4"));
+        assert_eq!(
+            out,
+            vec![BridgeOutput::Slips(SlipsCommand::LookupIp { ip })]
+        );
+        let out = b.on_event(
+            2_001,
+            SlipsEvent::IpInfo {
+                ip,
+                evaluation: Some(slips),
+            },
+        );
+        assert_eq!(answer_queries(&out), vec![("A".into(), 3, None)]);
+        assert_eq!(b.stats().echoes_withheld, 1);
+
+        // Redis goes away with a look-up outstanding: the waiting peer is answered anyway.
+        b.on_notification(5_000, query("D", 4, "5.6.7.8"));
+        assert_eq!(
+            answer_queries(&b.on_event(5_001, SlipsEvent::RedisDown)),
+            vec![("D".into(), 4, None)]
+        );
     }
 
     #[test]

@@ -45,8 +45,6 @@
 //!
 //! # Not done yet
 //!
-//! - Native mode answers peers' Queries from the evidence Slips shared (own detections), not
-//!   from `IPsInfo`; `LookupIp` is not used by the runtime (see [`bridge`]).
 //! - `msgs_published_at_runtime` (Slips' publish statistics) is not incremented.
 
 pub mod bridge;
