@@ -351,7 +351,13 @@ impl FidesModel {
         }
         // Each recommender is judged by how close it came to the round's estimates (relative
         // error, so the satisfaction can be far below 0), weighted by its claims.
-        let closeness = |x: f64, e: f64| if e > 0.0 { 1.0 - (x - e).abs() / e } else { 0.0 };
+        let closeness = |x: f64, e: f64| {
+            if e > 0.0 {
+                1.0 - (x - e).abs() / e
+            } else {
+                0.0
+            }
+        };
         for (rec, _) in &rows {
             let rs = (closeness(rec.r, er) + closeness(rec.cb, ecb) + closeness(rec.ib, eib)) / 3.0;
             let rw = hf * f64::from(rec.sh) / sh_max
@@ -677,7 +683,10 @@ mod tests {
         assert!(m.recommendation_recipients(keys[1], 0).is_empty());
         m.peer_joined(keys[2], Some(0.85), 0);
         m.peer_joined(keys[3], Some(0.95), 0);
-        assert_eq!(m.recommendation_recipients(keys[1], 0), vec![keys[3], keys[2]]);
+        assert_eq!(
+            m.recommendation_recipients(keys[1], 0),
+            vec![keys[3], keys[2]]
+        );
         // Anchors are never subjects.
         assert!(m.recommendation_recipients(keys[2], 0).is_empty());
         assert!(m.recommendation_recipients(keys[3], 0).is_empty());
@@ -738,7 +747,10 @@ mod tests {
         let rs_a = (close(0.6, er) + close(0.8, ecb) + close(0.2, eib)) / 3.0;
         let rs_b = (close(1.0, er) + close(0.4, ecb) + close(0.0, eib)) / 3.0;
         let rs_c = (close(0.0, er) + close(0.0, ecb) + close(1.0, eib)) / 3.0;
-        assert!((rs_c - -1.85).abs() < 1e-12, "C's satisfaction is negative: {rs_c}");
+        assert!(
+            (rs_c - -1.85).abs() < 1e-12,
+            "C's satisfaction is negative: {rs_c}"
+        );
         for (k, rs, rw, want) in [
             (a, rs_a, 0.75, 0.946_407_050_005_107_8),
             (b, rs_b, 0.755, 0.944_509_661_354_581_7),
@@ -765,7 +777,10 @@ mod tests {
         m.peer_joined(b, Some(0.9), 0);
         m.peer_joined(j, None, 0);
         assert!(m.trust(j) < 0.01);
-        let praise = [rec(a, 1.0, 0.0, 100, 1.0, 100), rec(b, 1.0, 0.0, 100, 1.0, 100)];
+        let praise = [
+            rec(a, 1.0, 0.0, 100, 1.0, 100),
+            rec(b, 1.0, 0.0, 100, 1.0, 100),
+        ];
         m.recommendations_received(j, &praise, 0);
         assert!((m.trust(j) - 1.0).abs() < 1e-12);
     }

@@ -894,12 +894,7 @@ impl TrustModel for RoostModel {
         self.recommenders_for(subject, now)
     }
 
-    fn recommendations_received(
-        &mut self,
-        subject: PeerKey,
-        answers: &[Recommendation],
-        now: u64,
-    ) {
+    fn recommendations_received(&mut self, subject: PeerKey, answers: &[Recommendation], now: u64) {
         // A bounded prior from established peers only (X6); see `recommend.rs`.
         self.apply_recommendations(subject, answers, now);
     }

@@ -129,3 +129,149 @@ impl RoostModel {
         after - before
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ioc::Ioc;
+    use crate::trust::model::{Report, TrustModel};
+    use crate::trust::roost::RoostParams;
+    use proptest::prelude::*;
+
+    const CAP: f64 = 0.05;
+
+    /// A model where peers 0..n have been confirmed right by a steady, attacked local IDS
+    /// for 40 rounds (established and trusted) and peer 500 has just joined.
+    fn established(n: u32) -> RoostModel {
+        let mut m = RoostModel::with_params(RoostParams {
+            recommendation_cap: CAP,
+            ..RoostParams::default()
+        });
+        let t = Ioc::Ipv4([10, 0, 0, 1]);
+        for k in 0..n {
+            m.peer_joined(PeerKey::from_index(k), None, 0);
+        }
+        for round in 0..40 {
+            let reports: Vec<Report> = (0..n)
+                .map(|k| Report {
+                    peer: PeerKey::from_index(k),
+                    s: -0.9,
+                    c: 0.9,
+                })
+                .collect();
+            m.opinion(&t, &reports, Some((-1.0, 0.95)), round);
+        }
+        m.peer_joined(PeerKey::from_index(500), None, 40);
+        m
+    }
+
+    fn praise(from: PeerKey, cb: f64) -> Recommendation {
+        Recommendation {
+            from,
+            cb,
+            ib: 0.0,
+            sh: u32::MAX,
+            r: 1.0,
+            eta: u32::MAX,
+        }
+    }
+
+    #[test]
+    fn only_established_peers_are_asked_and_their_effect_is_capped() {
+        let mut m = established(6);
+        let j = PeerKey::from_index(500);
+        for k in 0..6 {
+            let p = m.explain_peer(PeerKey::from_index(k)).unwrap();
+            assert!(!p.young && p.trust > 0.5, "peer {k} is established: {p:?}");
+        }
+        // A second newcomer is young: never asked, and its praise is ignored.
+        let y = PeerKey::from_index(501);
+        m.peer_joined(y, None, 40);
+        let asked = m.recommendation_recipients(j, 40);
+        assert_eq!(asked.len(), 6);
+        assert!(!asked.contains(&y) && !asked.contains(&j));
+        let before = m.trust(j);
+        let mut young_only = m.clone();
+        young_only.recommendations_received(j, &[praise(y, 1.0)], 40);
+        assert_eq!(young_only.trust(j), before);
+        // Unanimous praise from every established peer moves it by exactly the cap ...
+        let all: Vec<Recommendation> = asked.iter().map(|&k| praise(k, 1.0)).collect();
+        let mut up = m.clone();
+        up.recommendations_received(j, &all, 40);
+        assert!((up.trust(j) - before - CAP).abs() < 1e-12);
+        // ... it stays young (sybil-capped), and a second round changes nothing.
+        assert!(up.explain_peer(j).unwrap().young);
+        let once = up.trust(j);
+        up.recommendations_received(j, &all, 41);
+        assert_eq!(up.trust(j), once);
+        // Unanimous badmouthing lowers it by the cap.
+        let all: Vec<Recommendation> = asked.iter().map(|&k| praise(k, 0.0)).collect();
+        m.recommendations_received(j, &all, 40);
+        assert!((m.trust(j) - before + CAP).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_zero_cap_asks_nobody_and_ignores_answers() {
+        let mut m = established(4);
+        m.params.recommendation_cap = 0.0;
+        let j = PeerKey::from_index(500);
+        assert!(m.recommendation_recipients(j, 40).is_empty());
+        let before = m.clone();
+        let all: Vec<Recommendation> = (0..4)
+            .map(|k| praise(PeerKey::from_index(k), 1.0))
+            .collect();
+        m.recommendations_received(j, &all, 40);
+        assert_eq!(m, before);
+    }
+
+    fn any_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -2.0..3.0f64,
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(1e300),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever 1..50 recommenders (established or not, even the subject itself) say,
+        /// with any self-reported fields, in one or two rounds, the newcomer moves by at
+        /// most the cap.
+        #[test]
+        fn newcomer_shift_never_exceeds_the_cap(
+            recs in prop::collection::vec(
+                (0u32..60, any_f64(), any_f64(), any::<u32>(), any_f64(), any::<u32>()),
+                1..50,
+            ),
+            twice in any::<bool>(),
+        ) {
+            thread_local! {
+                static BASE: RoostModel = established(40);
+            }
+            let mut m = BASE.with(|b| b.clone());
+            let j = PeerKey::from_index(500);
+            let answers: Vec<Recommendation> = recs
+                .iter()
+                .map(|&(k, cb, ib, sh, r, eta)| Recommendation {
+                    from: if k == 59 { j } else { PeerKey::from_index(k) },
+                    cb,
+                    ib,
+                    sh,
+                    r,
+                    eta,
+                })
+                .collect();
+            let before = m.trust(j);
+            m.recommendations_received(j, &answers, 40);
+            if twice {
+                m.recommendations_received(j, &answers, 41);
+            }
+            let after = m.trust(j);
+            prop_assert!(after.is_finite());
+            prop_assert!((after - before).abs() <= CAP + 1e-12, "moved {}", after - before);
+        }
+    }
+}
