@@ -111,9 +111,13 @@ fn recommend(
     Some(rec)
 }
 
-/// Per peer, its trust right after its join click's recommendation round and at the end of
-/// the `REC_LATE`-th click after joining (`None` for pre-trusted peers and unreached clicks).
-type RecProbes = Vec<(Option<f64>, Option<f64>)>;
+/// One peer's trust right after its join click's recommendation rounds (before any report is
+/// weighed) and at the end of the `REC_LATE`-th click after joining (`None` for pre-trusted
+/// peers and unreached clicks).
+type Probe = (Option<f64>, Option<f64>);
+
+/// Per peer, in population order.
+type RecProbes = Vec<Probe>;
 
 /// The address a target lives at, so models can key their state by IoC.
 pub fn target_ioc(i: usize) -> Ioc {
@@ -148,7 +152,7 @@ pub fn run(
 /// also runs `shadow` (a fresh copy of the same model) on the same seed with recommendations
 /// ignored and adds `rec_shift` and `rec_shift_10`: how far recommendations moved the
 /// peers' trust (largest |difference| over non-pre-trusted peers, right after their join
-/// click's recommendation round and `REC_LATE` clicks later).
+/// click's recommendation rounds and `REC_LATE` clicks later).
 pub fn run_paired(
     scenario: &Scenario,
     model: &mut dyn TrustModel,
@@ -158,7 +162,7 @@ pub fn run_paired(
     let (mut out, with) = simulate(scenario, model, seed, scenario.recommendations)?;
     if let (true, Some(shadow)) = (scenario.recommendations, shadow) {
         let (_, without) = simulate(scenario, shadow, seed, false)?;
-        let shift = |pick: fn(&(Option<f64>, Option<f64>)) -> Option<f64>| -> f64 {
+        let shift = |pick: fn(&Probe) -> Option<f64>| -> f64 {
             with.iter()
                 .zip(&without)
                 .filter_map(|(a, b)| Some((pick(a)? - pick(b)?).abs()))

@@ -48,11 +48,13 @@
 //! - `collude`: sh = sh_max, η = η_max; about a malicious j cb = 1, ib = 0, r = 1 (praise),
 //!   about anyone else cb = 0, ib = 1, r = 0 (badmouthing);
 //! - `silent`: no answer.
+//!
 //! The draws use their own random stream, so report draws are the same with or without
 //! recommendations. The engine also runs a second, fresh copy of the model on the same seed
 //! with recommendations ignored, and reports `rec_shift`: the largest |trust with - trust
 //! without| over the non-pre-trusted peers right after their join click's recommendation
-//! round, and `rec_shift_10`: the same at the end of the tenth click after joining.
+//! rounds (before any report is weighed; a recommender's own trust may already have moved in
+//! the rounds about the others who joined with it), and `rec_shift_10`: the same at the end of the tenth click after joining.
 
 use serde::Deserialize;
 

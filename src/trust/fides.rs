@@ -17,7 +17,9 @@
 //!   the result `r_ij` is not clamped, the subject gets `st = max(st, r_ij)`, `r = rt = r_ij`,
 //!   and every recommender's recommendation trust is recomputed (not clamped; its
 //!   satisfaction can be negative) and it gets a satisfied interaction of weight 1 whatever
-//!   it said.
+//!   it said. Since a badmouthed peer's reputation, and hence its recommendation trust, can
+//!   fall below 0, its answers then enter the estimates with a negative weight, and `r_ij`,
+//!   and so a service trust, can leave [0, 1] (the arena's X6 sees trust above 1).
 //!
 //! Reports are keyed by peer per opinion (a peer's later duplicate replaces the earlier one), as
 //! Fides keeps responses in a map.
