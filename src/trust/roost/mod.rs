@@ -87,7 +87,8 @@ pub enum TrustError {
 }
 
 /// Version tag at the front of persisted state, so that a future layout is refused cleanly.
-const STATE_VERSION: u32 = 1;
+/// 2: `RoostParams` gained `recommendation_cap`.
+const STATE_VERSION: u32 = 2;
 
 /// The roost trust model. See the module documentation for the design.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

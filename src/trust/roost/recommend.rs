@@ -222,6 +222,19 @@ mod tests {
             .collect();
         m.recommendations_received(j, &all, 40);
         assert_eq!(m, before);
+        // The daemon runs with the hook inert.
+        let daemon = crate::trust::judge::production_params();
+        assert_eq!(daemon.recommendation_cap, 0.0);
+    }
+
+    #[test]
+    fn state_saved_before_the_cap_existed_is_refused() {
+        // Version 1 had no `recommendation_cap`; its bytes must not be misread as this layout.
+        let m = established(2);
+        let mut bytes = m.to_bytes();
+        assert!(RoostModel::from_bytes(&bytes).is_ok());
+        bytes[0] = 1;
+        assert!(RoostModel::from_bytes(&bytes).is_err());
     }
 
     fn any_f64() -> impl Strategy<Value = f64> {
