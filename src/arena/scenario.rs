@@ -384,6 +384,9 @@ impl Scenario {
                 if g < 10 && matches!(self.adversary, None | Some(DAdversary::None)) {
                     return bad("fewer than 10 honest peers needs an adversary".into());
                 }
+                if self.recommendations {
+                    return bad("recommendations need arena F or X".into());
+                }
                 match self.plan {
                     None => return bad("arena D needs a plan".into()),
                     Some(DPlan::Victims) if !(1..=9).contains(&self.victims.unwrap_or(0)) => {
