@@ -372,3 +372,108 @@ fn arena_fsw_aggregates_reproduce_fides() {
         }
     }
 }
+
+fn builtin(id: &str) -> Scenario {
+    arena::builtin_scenarios()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == id)
+        .expect("scenario exists")
+}
+
+/// The cap X6 holds roost to, read from its target so the test follows the scenario file.
+fn rec_cap(s: &Scenario) -> f64 {
+    s.target
+        .iter()
+        .find(|t| t.metric == "rec_shift")
+        .expect("X6 has a rec_shift target")
+        .value
+}
+
+#[test]
+fn x6_roost_stays_within_the_recommendation_cap() {
+    for id in ["X6_recommendation_collusion", "X6b_recommendation_majority"] {
+        let s = builtin(id);
+        assert!(s.recommendations);
+        let cap = rec_cap(&s);
+        let r = arena::evaluate(&s, "roost", 4).unwrap();
+        for t in &s.target {
+            let got = r.metrics[&t.metric].mean;
+            assert!(t.met(got), "{id}: roost {} = {got}", t.metric);
+        }
+        assert!(r.metrics["rec_shift_10"].mean <= cap, "{id}");
+    }
+    // With a colluding majority roost does take the (bounded) prior: the metric sees it.
+    let r = arena::evaluate(&builtin("X6b_recommendation_majority"), "roost", 2).unwrap();
+    assert!(
+        r.metrics["rec_shift"].mean > 0.01,
+        "{:?}",
+        r.metrics["rec_shift"]
+    );
+}
+
+#[test]
+fn x6_fides_with_recommendations_is_moved_beyond_the_cap() {
+    let s = builtin("X6_recommendation_collusion");
+    let cap = rec_cap(&s);
+    for model in ["fides:threshold05/wavg/0.95+rec", "fides:even/avg/1.0+rec"] {
+        let r = arena::evaluate(&s, model, 3).unwrap();
+        let shift = r.metrics["rec_shift"].mean;
+        assert!(shift > 10.0 * cap, "{model}: rec_shift {shift}");
+        assert!(r.metrics["rec_shift_10"].mean > 10.0 * cap, "{model}");
+    }
+    // Without recommendations nothing moves, and the recommendation draws use their own
+    // stream: a setup that asks nobody (MC/avg/0: nobody reaches trust 0.8) scores exactly
+    // like the same setup without recommendations.
+    let on = arena::evaluate(&s, "fides:maxconf/avg/0.0+rec", 3).unwrap();
+    let off = arena::evaluate(&s, "fides:maxconf/avg/0.0", 3).unwrap();
+    assert_eq!(off.metrics["rec_shift"].mean, 0.0);
+    for k in ["tdp", "acc_tail", "pbdp", "rec_shift"] {
+        assert_eq!(on.metrics[k], off.metrics[k], "{k}");
+    }
+}
+
+#[test]
+fn recommendation_styles_come_from_the_scenario_file() {
+    // The same population, once with colluding MPs and once with silent ones: only the
+    // colluders move the Fides newcomers.
+    let text = |style: &str| {
+        format!(
+            r#"
+[[scenario]]
+id = "recs"
+arena = "X"
+clicks = 40
+lie_since = 20
+recommendations = true
+[[scenario.peers]]
+kind = "CC"
+count = 2
+recommends = "silent"
+[[scenario.peers]]
+kind = "MP"
+count = 3
+recommends = "{style}"
+[[scenario.peers]]
+kind = "MP"
+count = 2
+join = 20
+recommends = "{style}"
+"#
+        )
+    };
+    let shift = |style: &str| {
+        let s = arena::scenario::parse(&text(style), "test")
+            .unwrap()
+            .remove(0);
+        let m = arena::evaluate(&s, "fides:even/avg/1.0+rec", 2)
+            .unwrap()
+            .metrics;
+        // The badmouthed CCs fall once their next interaction recomputes their trust from
+        // the recommended reputation, so the later measure shows it.
+        m["rec_shift"].mean.max(m["rec_shift_10"].mean)
+    };
+    assert_eq!(shift("silent"), 0.0);
+    assert!(shift("collude") > 0.5);
+    assert!(arena::scenario::parse(&text("loud"), "test").is_err());
+}

@@ -4,6 +4,8 @@
 //! Draw order is fixed for determinism: the target order is shuffled, then the lie set is
 //! drawn; then per click, per target in that order, per joined peer in index order, a score
 //! draw then a confidence draw, then the local IDS draws. Normals come from Box-Muller.
+//! Recommendation answers (scenarios with `recommendations = true`) are drawn from a second
+//! stream of the same seed, so they never shift the report draws.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +14,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::ioc::Ioc;
-use crate::trust::{PeerKey, Report, TrustModel};
+use crate::trust::{PeerKey, Recommendation, Report, TrustModel};
 
-use super::scenario::{Behaviour, Scenario};
+use super::scenario::{Behaviour, RecommendStyle, Scenario};
 use super::stats::normal;
 use super::ArenaError;
 
@@ -37,7 +39,85 @@ struct Peer {
     requests: u32,
     alerts: u32,
     duplicates: u32,
+    recommends: RecommendStyle,
 }
+
+/// Claimed history size and recommender count maxima (Fides' sh_max and η_max defaults).
+const REC_MAX: f64 = 100.0;
+
+/// Clicks after joining at which `rec_shift_10` is measured.
+const REC_LATE: u32 = 10;
+
+/// A claimed count: clip(round(N(mean, sd)), 0, REC_MAX).
+fn claimed(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> u32 {
+    normal(rng, mean, sd).round().clamp(0.0, REC_MAX) as u32
+}
+
+/// What `from` (answering in `style`) recommends about a subject of class `subject`.
+fn recommend(
+    rng: &mut ChaCha8Rng,
+    from: PeerKey,
+    style: RecommendStyle,
+    subject: Behaviour,
+) -> Option<Recommendation> {
+    let clip01 = |x: f64| x.clamp(0.0, 1.0);
+    let rec = match style {
+        RecommendStyle::Silent => return None,
+        RecommendStyle::Honest => {
+            let (ms, ss, mc, sc) = subject.draw_params();
+            let shift = if subject.is_malicious() { -1.0 } else { 1.0 };
+            let cb = clip01(normal(rng, shift * ms, ss));
+            let ib = 1.0 - clip01(normal(rng, mc, sc));
+            let sh = claimed(rng, REC_MAX, REC_MAX / 4.0);
+            let r = clip01(normal(rng, ms, ss));
+            let eta = claimed(rng, REC_MAX, REC_MAX / 4.0);
+            Recommendation {
+                from,
+                cb,
+                ib,
+                sh,
+                r,
+                eta,
+            }
+        }
+        RecommendStyle::Uncertain => {
+            let cb = clip01(normal(rng, 0.5, 0.5));
+            let ib = clip01(normal(rng, 0.2, 1.0));
+            let sh = claimed(rng, REC_MAX / 4.0, REC_MAX / 16.0);
+            let r = clip01(normal(rng, 0.5, 0.5));
+            let eta = claimed(rng, REC_MAX / 4.0, REC_MAX / 16.0);
+            Recommendation {
+                from,
+                cb,
+                ib,
+                sh,
+                r,
+                eta,
+            }
+        }
+        RecommendStyle::Collude => {
+            let praise = subject.is_malicious();
+            let v = if praise { 1.0 } else { 0.0 };
+            Recommendation {
+                from,
+                cb: v,
+                ib: 1.0 - v,
+                sh: REC_MAX as u32,
+                r: v,
+                eta: REC_MAX as u32,
+            }
+        }
+    };
+    Some(rec)
+}
+
+/// One peer's trust right after its join click's recommendation rounds (before any report is
+/// weighed) and at the end of the `REC_LATE`-th click after joining (`None` for pre-trusted
+/// peers and unreached clicks).
+type Probe = (Option<f64>, Option<f64>);
+
+/// Per peer, in population order.
+type RecProbes = Vec<Probe>;
 
 /// The address a target lives at, so models can key their state by IoC.
 pub fn target_ioc(i: usize) -> Ioc {
@@ -65,7 +145,46 @@ pub fn run(
     model: &mut dyn TrustModel,
     seed: u64,
 ) -> Result<SeedRun, ArenaError> {
+    run_paired(scenario, model, None, seed)
+}
+
+/// Runs one scenario with one model and one seed; for a scenario with recommendations,
+/// also runs `shadow` (a fresh copy of the same model) on the same seed with recommendations
+/// ignored and adds `rec_shift` and `rec_shift_10`: how far recommendations moved the
+/// peers' trust (largest |difference| over non-pre-trusted peers, right after their join
+/// click's recommendation rounds and `REC_LATE` clicks later).
+pub fn run_paired(
+    scenario: &Scenario,
+    model: &mut dyn TrustModel,
+    shadow: Option<&mut dyn TrustModel>,
+    seed: u64,
+) -> Result<SeedRun, ArenaError> {
+    let (mut out, with) = simulate(scenario, model, seed, scenario.recommendations)?;
+    if let (true, Some(shadow)) = (scenario.recommendations, shadow) {
+        let (_, without) = simulate(scenario, shadow, seed, false)?;
+        let shift = |pick: fn(&Probe) -> Option<f64>| -> f64 {
+            with.iter()
+                .zip(&without)
+                .filter_map(|(a, b)| Some((pick(a)? - pick(b)?).abs()))
+                .fold(0.0, f64::max)
+        };
+        out.metrics.insert("rec_shift".to_owned(), shift(|p| p.0));
+        out.metrics
+            .insert("rec_shift_10".to_owned(), shift(|p| p.1));
+    }
+    Ok(out)
+}
+
+/// The engine proper: one seeded run, with or without recommendation rounds.
+fn simulate(
+    scenario: &Scenario,
+    model: &mut dyn TrustModel,
+    seed: u64,
+    recommendations: bool,
+) -> Result<(SeedRun, RecProbes), ArenaError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rec_rng = ChaCha8Rng::seed_from_u64(seed);
+    rec_rng.set_stream(1);
     let n_targets = (scenario.benign + scenario.malicious) as usize;
     // Benign targets first, then malicious; the processing order is shuffled by the seed.
     let base_gt: Vec<f64> = (0..n_targets)
@@ -103,6 +222,7 @@ pub fn run(
                 requests: g.requests,
                 alerts: g.alerts,
                 duplicates: g.duplicates,
+                recommends: g.recommends.unwrap_or_else(|| g.kind.default_recommend()),
             });
         }
     }
@@ -117,6 +237,9 @@ pub fn run(
     let mut truth = vec![vec![0.0; n_targets]; clicks];
     let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut reports: Vec<Report> = Vec::new();
+    let by_key: BTreeMap<PeerKey, usize> =
+        peers.iter().enumerate().map(|(i, p)| (p.key, i)).collect();
+    let mut probes: RecProbes = vec![(None, None); peers.len()];
 
     for k in 0..scenario.clicks {
         let now = u64::from(k);
@@ -126,6 +249,28 @@ pub fn run(
             model.peer_reliability(p.key, 1.0, now);
             // The observer's IDS has seen the peer and has nothing against it.
             model.local_observation(&p.ip, 0.0, 0.0, now);
+        }
+        // Recommendation round for each peer that just joined, in index order.
+        for (i, p) in peers.iter().enumerate().filter(|(_, p)| p.join == k) {
+            if recommendations {
+                let answers: Vec<Recommendation> = model
+                    .recommendation_recipients(p.key, now)
+                    .into_iter()
+                    .filter_map(|r| by_key.get(&r).copied())
+                    .filter(|&j| j != i && peers[j].join <= k)
+                    .filter_map(|j| {
+                        recommend(&mut rec_rng, peers[j].key, peers[j].recommends, p.kind)
+                    })
+                    .collect();
+                if !answers.is_empty() {
+                    model.recommendations_received(p.key, &answers, now);
+                }
+            }
+        }
+        for (i, p) in peers.iter().enumerate().filter(|(_, p)| p.join == k) {
+            if p.pretrust.is_none() {
+                probes[i].0 = Some(model.trust(p.key));
+            }
         }
         let gt_now = |t: usize| -> f64 {
             match scenario.drift_at {
@@ -200,6 +345,12 @@ pub fn run(
                 .entry(format!("trust_{}", class.class()))
                 .or_default()
                 .push(v);
+        }
+        for (i, p) in peers.iter().enumerate() {
+            let late = (p.join + REC_LATE).min(scenario.clicks - 1);
+            if p.pretrust.is_none() && p.join <= k && k == late {
+                probes[i].1 = Some(model.trust(p.key));
+            }
         }
         let ki = k as usize;
         let ok = (0..n_targets)
@@ -303,7 +454,7 @@ pub fn run(
             m.insert(name.clone(), s.last().copied().unwrap_or(f64::NAN));
         }
     }
-    Ok(SeedRun { metrics: m, series })
+    Ok((SeedRun { metrics: m, series }, probes))
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! embedded in the binary; `roost arena --scenario FILE` runs others without any code.
 //!
 //! Models are named `roost`, `dovecot`, `dovecot-clamped`, `ids-only` or
-//! `fides:<eval>/<agg>/<r>[/<sh_max>]` (see [`crate::trust::fides::FidesConfig::parse`]).
+//! `fides:<eval>/<agg>/<r>[/<sh_max>][+rec]` (see [`crate::trust::fides::FidesConfig::parse`];
+//! `+rec` turns Fides' recommendations on).
 
 pub mod arena_d;
 pub mod arena_f;
@@ -153,7 +154,13 @@ pub fn evaluate(scenario: &Scenario, model: &str, seeds: u32) -> Result<ModelRes
             let n = seeds.max(1);
             for seed in 0..n {
                 let mut m = fresh()?;
-                let run = arena_f::run(scenario, m.as_mut(), u64::from(seed))?;
+                // Recommendation scenarios also run the model with recommendations ignored.
+                let mut shadow = match scenario.recommendations {
+                    true => Some(fresh()?),
+                    false => None,
+                };
+                let shadow = shadow.as_mut().map(|b| b.as_mut() as &mut dyn TrustModel);
+                let run = arena_f::run_paired(scenario, m.as_mut(), shadow, u64::from(seed))?;
                 per_seed.push(run.metrics);
                 for (name, values) in &run.series {
                     add_series(name, values);

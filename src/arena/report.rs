@@ -12,7 +12,15 @@ use super::{ArenaError, ScenarioResult, Summary};
 fn lower_is_better(metric: &str) -> bool {
     matches!(
         metric,
-        "tdp" | "mse" | "wrong_mass" | "pbdp" | "recovery" | "recovery_median" | "ends_wrong"
+        "tdp"
+            | "mse"
+            | "wrong_mass"
+            | "pbdp"
+            | "recovery"
+            | "recovery_median"
+            | "ends_wrong"
+            | "rec_shift"
+            | "rec_shift_10"
     )
 }
 
@@ -96,10 +104,13 @@ fn cell(s: Option<&Summary>) -> String {
 pub fn write_table(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<(), ArenaError> {
     for r in results {
         let s = &r.scenario;
-        let cols: &[&str] = match s.arena {
-            ArenaKind::D => &["accuracy", "accuracy_w04", "accuracy_w06"],
-            _ => &["tdp", "acc_post", "acc_tail", "wrong_mass", "pbdp"],
+        let mut cols: Vec<&str> = match s.arena {
+            ArenaKind::D => vec!["accuracy", "accuracy_w04", "accuracy_w06"],
+            _ => vec!["tdp", "acc_post", "acc_tail", "wrong_mass", "pbdp"],
         };
+        if s.recommendations {
+            cols.extend(["rec_shift", "rec_shift_10"]);
+        }
         writeln!(
             out,
             "== {} (arena {}, {} seed{}){}{}",
@@ -110,14 +121,16 @@ pub fn write_table(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<()
             if s.description.is_empty() { "" } else { ": " },
             s.description
         )?;
-        write!(out, "{:<28}", "model")?;
-        for c in cols {
+        // Wide enough for the longest model name (e.g. `fides:threshold05/wavg/0.95+rec`).
+        let w = r.models.iter().map(|(n, _)| n.len()).fold(28, usize::max);
+        write!(out, "{:<w$}", "model")?;
+        for c in &cols {
             write!(out, " {c:>13}")?;
         }
         writeln!(out, "  reference")?;
         for (name, m) in &r.models {
-            write!(out, "{name:<28}")?;
-            for c in cols {
+            write!(out, "{name:<w$}")?;
+            for c in &cols {
                 write!(out, " {:>13}", cell(m.metrics.get(*c)))?;
             }
             let refs = s

@@ -19,8 +19,9 @@
 //! post-lie metric window and of the lies), `local` (the local IDS behaviour: `CC`, `UP`, `CI`,
 //! `none`), `benign`/`malicious` (target counts, 1/1), `lie_frac` (share of targets in the
 //! colluders' lie set, 1.0), `tail` (clicks in `acc_tail`, 50 or all if fewer), `drift_at` + `drift_count`
-//! (that many benign targets become malicious at that click, honest peers follow), and
-//! `[[scenario.peers]]` groups built from these blocks:
+//! (that many benign targets become malicious at that click, honest peers follow),
+//! `recommendations` (`true` = a recommendation round for every peer that joins, see below),
+//! and `[[scenario.peers]]` groups built from these blocks:
 //!
 //! | group key | meaning |
 //! |---|---|
@@ -31,6 +32,29 @@
 //! | `period` | ONOFF window length |
 //! | `requests`, `alerts` | requests / alerts each peer sends per click (trust farming) |
 //! | `duplicates` | copies of each report the peer sends (vote stuffing) |
+//! | `recommends` | how the peer answers recommendation requests: `honest`, `uncertain`, `collude`, `silent`; default `honest` for CC, `uncertain` for UP, `collude` for the rest |
+//!
+//! Recommendations (trust-arena.md 2.4, 3.2.1, X6): with `recommendations = true`, after the
+//! peers of a click have joined, the model is asked, peer by peer, whom it wants
+//! recommendations from about each of them ([`crate::trust::TrustModel::recommendation_recipients`]);
+//! every asked peer that has joined answers according to its `recommends` style, and the
+//! answers go back to the model in one batch. With j the subject, (μs, σs, μc, σc) its
+//! behaviour's score and confidence parameters, sh_max = η_max = 100:
+//! - `honest` (Fides' CC): cb = clip01(N(±μs, σs)) (minus for a malicious j: CI, MP, ONOFF,
+//!   PRAISE, BADMOUTH), ib = 1 - clip01(N(μc, σc)), r = clip01(N(μs, σs)) (no sign: the Fides
+//!   quirk), sh, η = clip(round(N(max, max/4)), 0, max);
+//! - `uncertain` (UP): cb = clip01(N(0.5, 0.5)), ib = clip01(N(0.2, 1)), r = clip01(N(0.5, 0.5)),
+//!   sh, η = clip(round(N(max/4, max/16)), 0, max);
+//! - `collude`: sh = sh_max, η = η_max; about a malicious j cb = 1, ib = 0, r = 1 (praise),
+//!   about anyone else cb = 0, ib = 1, r = 0 (badmouthing);
+//! - `silent`: no answer.
+//!
+//! The draws use their own random stream, so report draws are the same with or without
+//! recommendations. The engine also runs a second, fresh copy of the model on the same seed
+//! with recommendations ignored, and reports `rec_shift`: the largest |trust with - trust
+//! without| over the non-pre-trusted peers right after their join click's recommendation
+//! rounds (before any report is weighed; a recommender's own trust may already have moved in
+//! the rounds about the others who joined with it), and `rec_shift_10`: the same at the end of the tenth click after joining.
 
 use serde::Deserialize;
 
@@ -137,6 +161,46 @@ impl Behaviour {
     }
 }
 
+/// How a peer answers recommendation requests (Arena F/X with `recommendations = true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecommendStyle {
+    /// Fides' confident-correct recommender (with its unsigned reputation quirk).
+    Honest,
+    /// Fides' uncertain recommender: noise with small claimed histories.
+    Uncertain,
+    /// Maximal claims; praises malicious peers and badmouths everyone else.
+    Collude,
+    /// Never answers.
+    Silent,
+}
+
+impl Behaviour {
+    /// Whether Fides counts the class as malicious (shift -1: CI and the liars).
+    pub fn is_malicious(self) -> bool {
+        !matches!(self, Behaviour::CC | Behaviour::UP)
+    }
+
+    /// The recommendation style a class has when the scenario does not say.
+    pub fn default_recommend(self) -> RecommendStyle {
+        match self {
+            Behaviour::CC => RecommendStyle::Honest,
+            Behaviour::UP => RecommendStyle::Uncertain,
+            _ => RecommendStyle::Collude,
+        }
+    }
+
+    /// The class's (score mean magnitude, score sd, confidence mean, confidence sd), as in
+    /// its report draws: what an honest recommender's view of it is drawn from.
+    pub fn draw_params(self) -> (f64, f64, f64, f64) {
+        match self {
+            Behaviour::UP => (0.0, 0.8, 0.3, 0.2),
+            Behaviour::CI => (0.8, 0.2, 0.8, 0.2),
+            _ => (0.9, 0.1, 0.9, 0.1),
+        }
+    }
+}
+
 /// A group of identical peers in Arena F/X.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +228,9 @@ pub struct PeerGroup {
     /// Copies of each report the peer sends.
     #[serde(default = "one")]
     pub duplicates: u32,
+    /// How the peers answer recommendation requests (default by `kind`).
+    #[serde(default)]
+    pub recommends: Option<RecommendStyle>,
 }
 
 /// A comparison in a target.
@@ -266,6 +333,9 @@ pub struct Scenario {
     /// Peer population.
     #[serde(default)]
     pub peers: Vec<PeerGroup>,
+    /// Whether joining peers go through a recommendation round (X6).
+    #[serde(default)]
+    pub recommendations: bool,
 }
 
 fn one() -> u32 {
@@ -313,6 +383,9 @@ impl Scenario {
                 }
                 if g < 10 && matches!(self.adversary, None | Some(DAdversary::None)) {
                     return bad("fewer than 10 honest peers needs an adversary".into());
+                }
+                if self.recommendations {
+                    return bad("recommendations need arena F or X".into());
                 }
                 match self.plan {
                     None => return bad("arena D needs a plan".into()),

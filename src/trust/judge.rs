@@ -25,10 +25,18 @@ pub const SECONDS_PER_ROUND: f64 = 300.0;
 /// Slips, so unverified identities alone, however many, must stay below that.
 pub const PRODUCTION_YOUNG_CONFIDENCE: f64 = 0.45;
 
+/// How far recommendations may move a newcomer's trust in the daemon: not at all. roost's
+/// wire protocol carries no recommendation messages, so there is nothing to weigh, and until
+/// one exists the hook stays inert (nobody is asked, answers are ignored). A future protocol
+/// must first show on real traffic what the arena's X6 shows in simulation, that a colluding
+/// clique cannot vouch its own fresh identities into trust, before this becomes positive.
+pub const PRODUCTION_RECOMMENDATION_CAP: f64 = 0.0;
+
 /// The roost model's parameters for a daemon that passes time in seconds.
 pub fn production_params() -> super::roost::RoostParams {
     let mut p = super::roost::RoostParams::default().with_time_unit(SECONDS_PER_ROUND);
     p.young_confidence = PRODUCTION_YOUNG_CONFIDENCE;
+    p.recommendation_cap = PRODUCTION_RECOMMENDATION_CAP;
     p
 }
 

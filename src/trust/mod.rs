@@ -14,4 +14,4 @@ pub mod judge;
 pub mod model;
 pub mod roost;
 
-pub use model::{PeerKey, Report, TrustModel};
+pub use model::{PeerKey, Recommendation, Report, TrustModel};

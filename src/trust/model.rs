@@ -37,6 +37,27 @@ pub struct Report {
     pub c: f64,
 }
 
+/// One peer's answer to "what do you think of peer j?" (the SORT-style recommendations of
+/// Fides, trust-arena study 2.4), handed to [`TrustModel::recommendations_received`]. Every
+/// field is reported by `from` about itself and its own experience, so none of it is
+/// verified evidence: a sound model must not let the self-reported history size `sh` or
+/// recommender count `eta` buy weight.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Who recommended.
+    pub from: PeerKey,
+    /// Its competence belief about the subject (its mean satisfaction), nominally [0, 1].
+    pub cb: f64,
+    /// Its integrity belief about the subject (spread of its satisfaction), nominally [0, 1].
+    pub ib: f64,
+    /// How many interactions with the subject it claims to have (`sh`, 0..=sh_max).
+    pub sh: u32,
+    /// Its reputation value for the subject, nominally [0, 1].
+    pub r: f64,
+    /// How many peers it claims its own view of the subject rests on (`η`, 0..=η_max).
+    pub eta: u32,
+}
+
 /// A trust model: learns how far each peer can be trusted and combines peers' reports into
 /// one opinion. Implementations must be deterministic functions of the calls they receive.
 pub trait TrustModel {
@@ -79,4 +100,22 @@ pub trait TrustModel {
     /// A peer sent us an unsolicited alert about `target`. Fides rewards the sender; a sound
     /// model must not let it earn trust before the alert is verified.
     fn alert_received(&mut self, _peer: PeerKey, _target: &Ioc, _s: f64, _c: f64, _now: u64) {}
+
+    /// A peer that is new to us, `subject`, has just joined: whom the model wants to ask for
+    /// recommendations about it (Fides asks its most trusted peers). Empty (the default) means
+    /// the model does not use recommendations and nobody is asked.
+    fn recommendation_recipients(&self, _subject: PeerKey, _now: u64) -> Vec<PeerKey> {
+        Vec::new()
+    }
+
+    /// The answers to one recommendation round about `subject`, all at once, because Fides
+    /// weighs each answer against the round's combined estimate. Models that do not use
+    /// recommendations ignore them (the default).
+    fn recommendations_received(
+        &mut self,
+        _subject: PeerKey,
+        _answers: &[Recommendation],
+        _now: u64,
+    ) {
+    }
 }

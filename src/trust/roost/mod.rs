@@ -57,6 +57,7 @@
 
 mod explain;
 mod params;
+mod recommend;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -67,7 +68,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ioc::Ioc;
 
-use super::model::{PeerKey, Report, TrustModel};
+use super::model::{PeerKey, Recommendation, Report, TrustModel};
 
 pub use explain::{Contribution, Explanation, PeerExplanation};
 pub use params::RoostParams;
@@ -86,7 +87,8 @@ pub enum TrustError {
 }
 
 /// Version tag at the front of persisted state, so that a future layout is refused cleanly.
-const STATE_VERSION: u32 = 1;
+/// 2: `RoostParams` gained `recommendation_cap`.
+const STATE_VERSION: u32 = 2;
 
 /// The roost trust model. See the module documentation for the design.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -887,5 +889,14 @@ impl TrustModel for RoostModel {
         });
         p.alerts = p.alerts.saturating_add(1);
         p.last_seen = p.last_seen.max(now);
+    }
+
+    fn recommendation_recipients(&self, subject: PeerKey, now: u64) -> Vec<PeerKey> {
+        self.recommenders_for(subject, now)
+    }
+
+    fn recommendations_received(&mut self, subject: PeerKey, answers: &[Recommendation], now: u64) {
+        // A bounded prior from established peers only (X6); see `recommend.rs`.
+        self.apply_recommendations(subject, answers, now);
     }
 }

@@ -122,6 +122,10 @@ pub struct RoostParams {
     pub max_histories: usize,
     /// Cap on remembered IoCs (local views, last explanations).
     pub max_subjects: usize,
+    /// Largest shift, in absolute value, that recommendations about a newcomer may make to
+    /// its trust, whoever and however many recommend it (X6; at most 0.45 is honoured).
+    /// 0 ignores recommendations and asks nobody.
+    pub recommendation_cap: f64,
 }
 
 impl Default for RoostParams {
@@ -177,6 +181,7 @@ impl Default for RoostParams {
             reversed_penalty: 0.2,
             max_histories: 200_000,
             max_subjects: 100_000,
+            recommendation_cap: 0.05,
         }
     }
 }
