@@ -18,8 +18,9 @@
 //! other reporters, after aggregating, slowly while only young identities make it (what a
 //! sybil swarm would produce). Checks are asymmetric, following the IDS semantics "I was
 //! attacked" versus "I saw nothing": contradicting a malicious reference is a full failure;
-//! accusing something our IDS or a young consensus merely saw as benign is a weak one
-//! (`benign_check_weight`); praising a target beyond what our own steady IDS view can know
+//! accusing something our own IDS saw as benign is no failure at all (`local_benign_check`:
+//! an attacker that spares us is the normal case), accusing what anchors or a young consensus
+//! call benign is a weak one (`benign_check_weight`); praising a target beyond what our own steady IDS view can know
 //! (`overclaim_margin`) is a failure, since certainty of innocence is what praise-liars and
 //! badmouthers (who praise the real attacker) give away. Failures from strong references,
 //! overclaims and reversals *impeach* a peer.
@@ -86,7 +87,7 @@ pub enum TrustError {
 }
 
 /// Version tag at the front of persisted state, so that a future layout is refused cleanly.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// The roost trust model. See the module documentation for the design.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -471,7 +472,7 @@ impl RoostModel {
                     ok += local_strength * p.local_rate * amount * p.benign_agree_weight;
                 }
             } else {
-                bad += local_strength * p.local_rate * amount * p.benign_check_weight;
+                bad += local_strength * p.local_rate * amount * p.local_benign_check;
             }
         }
         if let Some(a) = anchor {
