@@ -122,6 +122,9 @@ struct Vote {
     fresh: bool,
     impeached: bool,
     reversed: bool,
+    /// The peer has made firm accusations (about anything), so its benign reports are
+    /// informed opinions, not just "nothing seen".
+    accuser: bool,
     /// The report is counted mirrored: the peer turned an accusation into praise with
     /// nothing to confirm it, so what it said before is the better evidence.
     inverted: bool,
@@ -537,8 +540,14 @@ impl RoostModel {
             if own {
                 continue;
             }
-            self.peer_mut(peer, now).reports += 1;
             let x = s * c;
+            {
+                let q = self.peer_mut(peer, now);
+                q.reports += 1;
+                if x <= -p.flip_threshold {
+                    q.accusations = q.accusations.saturating_add(1);
+                }
+            }
             let key = (peer, target.clone());
             if !self.histories.contains_key(&key) && self.histories.len() >= p.max_histories {
                 self.evict_histories();
@@ -640,6 +649,7 @@ impl RoostModel {
                 fresh: (now.saturating_sub(q.joined) as f64) < p.young_age,
                 impeached: q.impeached >= p.impeach_min,
                 reversed,
+                accuser: q.accusations > 0,
                 inverted,
                 anchor: q.pretrust.is_some(),
             });
@@ -721,7 +731,12 @@ impl RoostModel {
             if sign(v.s) == sign(s_out) {
                 agree_mass[i] += m;
             } else if v.s > 0.0 {
-                dissent_mass[i] += p.benign_weight * m;
+                // "I saw nothing" from a peer that never accused anything does not dispute
+                // "I was attacked": the attacker may simply have spared it (Arena D 2C-k).
+                // Benign words from a peer that does accuse elsewhere are an opinion.
+                if v.accuser {
+                    dissent_mass[i] += p.benign_weight * m;
+                }
             } else if v.s < 0.0 {
                 dissent_mass[i] += m;
             }

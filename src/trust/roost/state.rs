@@ -55,6 +55,9 @@ pub(crate) struct PeerState {
     pub impeached: f64,
     /// Last time the peer was heard of.
     pub last_seen: u64,
+    /// Firm accusations the peer ever made (reports with s*c at or below -flip_threshold).
+    /// A peer that never accused anything has only ever said "I saw nothing".
+    pub accusations: u64,
 }
 
 impl PeerState {
