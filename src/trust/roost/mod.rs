@@ -32,6 +32,12 @@
 //! and, for as long as the peer keeps the reversed stance (up to `flip_memory`), discounts its
 //! reports on that IoC and keeps adding small failures. This catches the "malicious peer" that
 //! earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
+//! A peer that turned an accusation into praise unconfirmed is a proven liar for
+//! `flip_memory`: its report is counted as the accusation it replaced, its other unconfirmed
+//! reversals are read inverted too, and every unreversed peer that firmly backs what a proven
+//! liar now claims is charged `association_rate` (what a liar says is false, and so is what
+//! agrees with it). This is what exposes a consistently wrong majority that the liars join
+//! when they flip (F-SW 0/0/6/2, 0/2/4/2).
 //! Benign-to-malicious reversals cost less than the reverse (being attacked after a quiet
 //! period is normal). When honest peers all follow a real change nobody confirms, they are all
 //! discounted alike, so the opinion still follows them.
@@ -629,7 +635,16 @@ impl RoostModel {
             if let Some(rel) = q.reliability {
                 conduct *= rel.clamp(0.0, 1.0);
             }
-            let inverted = reversed && h_flip_sign > 0.0 && s > 0.0 && p.inversion_weight > 0.0;
+            // A peer caught turning an accusation into praise is a proven liar for a while:
+            // its other unconfirmed reversals (praise turned into accusation) are read the
+            // same way. A peer that only ever turned praise into accusation is not one (an
+            // honest peer following a real change, X9).
+            let liar = q
+                .lied_at
+                .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory);
+            let inverted = p.inversion_weight > 0.0
+                && reversed
+                && ((h_flip_sign > 0.0 && s > 0.0) || (liar && h_flip_sign < 0.0 && s < 0.0));
             let weight = if inverted {
                 // Praise that replaced the peer's own firm accusation: count the accusation,
                 // at a fixed weight (its trust was just cut; the information is about the IoC).
@@ -653,6 +668,9 @@ impl RoostModel {
                 inverted,
                 anchor: q.pretrust.is_some(),
             });
+            if inverted && h_flip_sign > 0.0 {
+                self.peer_mut(peer, now).lied_at = Some(now);
+            }
         }
 
         // Sybil bound: young identities hold at most `young_share` of the weight.
@@ -762,6 +780,12 @@ impl RoostModel {
         } else {
             (p.young_consensus_factor, p.benign_check_weight)
         };
+        // The claims of proven liars (the sign they actually reported).
+        let lies: Vec<f64> = votes
+            .iter()
+            .filter(|v| v.inverted)
+            .map(|v| -sign(v.s))
+            .collect();
         for v in &votes {
             if v.anchor {
                 continue;
@@ -769,6 +793,11 @@ impl RoostModel {
             let amount = v.c * v.s.abs();
             let mut ok = 0.0;
             let mut bad = 0.0;
+            // Backing a liar's claim firmly is backing a falsehood (once, however many liars).
+            if !v.inverted && !v.reversed && amount >= p.flip_threshold && lies.contains(&sign(v.s))
+            {
+                bad += p.association_rate * amount;
+            }
             let v_s = if v.inverted { -v.s } else { v.s };
             // Leave-one-out consensus of the others.
             let e = v.weight * v.c * v.s;

@@ -97,6 +97,10 @@ pub struct RoostParams {
     /// Weight (instead of trust-based) of a standing, unconfirmed accusation-to-praise
     /// reversal counted as the accusation it replaced; 0 turns the mirroring off.
     pub inversion_weight: f64,
+    /// Failure mass per unit of firm report that backs the claim of a peer caught lying (an
+    /// unconfirmed accusation-to-praise reversal, or a later reversal of the same peer):
+    /// what a liar now says is false, and so is whatever agrees with it.
+    pub association_rate: f64,
     /// How long an unconfirmed reversal discounts the peer's reports on that IoC.
     pub flip_memory: f64,
     /// How strongly the local IDS view of a reporter's own IP (attacks on us) cuts its weight.
@@ -171,6 +175,7 @@ impl Default for RoostParams {
             flip_to_malicious_factor: 0.3,
             flip_discount: 0.1,
             flip_memory: 500.0,
+            association_rate: 0.5,
             inversion_weight: 0.3,
             ids_penalty: 3.0,
             prior_mass: 0.05,

@@ -58,6 +58,9 @@ pub(crate) struct PeerState {
     /// Firm accusations the peer ever made (reports with s*c at or below -flip_threshold).
     /// A peer that never accused anything has only ever said "I saw nothing".
     pub accusations: u64,
+    /// Last time the peer turned its own firm accusation into praise with nothing to confirm
+    /// it (a proven lie): its other unconfirmed reversals are read as lies too.
+    pub lied_at: Option<u64>,
 }
 
 impl PeerState {
