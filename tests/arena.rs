@@ -491,3 +491,44 @@ fn mirrored_populations_force_complementary_scores_on_every_model() {
     assert!(r_h["tdp"].mean <= 0.25, "F-b side: {}", r_h["tdp"].mean);
     assert!(r_l["tdp"].mean >= 1.75, "mirror side: {}", r_l["tdp"].mean);
 }
+
+/// The F-SW populations marked `mirror_of` are CI-for-CC swaps of an F-b population. CI is
+/// only a statistical mirror of CC (N(-0.8 GT, 0.2) at confidence N(0.8, 0.2) against
+/// N(0.9 GT, 0.1) at N(0.9, 0.1)), so the complement holds approximately: checked for roost,
+/// whose F-b wins must come back as losses on the mirror, and nowhere else.
+#[test]
+fn declared_mirrors_swap_cc_for_ci_and_cost_what_fb_wins() {
+    let all = arena::builtin_scenarios().unwrap();
+    let count = |s: &Scenario, kind: &str| -> u32 {
+        s.peers
+            .iter()
+            .filter(|g| g.kind.class() == kind)
+            .map(|g| g.count)
+            .sum()
+    };
+    let marked: Vec<&Scenario> = all.iter().filter(|s| s.mirror_of.is_some()).collect();
+    assert_eq!(marked.len(), 5);
+    for s in marked {
+        let m = all
+            .iter()
+            .find(|x| Some(&x.id) == s.mirror_of.as_ref())
+            .unwrap_or_else(|| panic!("{} mirrors an unknown scenario", s.id));
+        assert_eq!(count(s, "CC"), count(m, "CI"), "{}", s.id);
+        assert_eq!(count(s, "CI"), count(m, "CC"), "{}", s.id);
+        assert_eq!(count(s, "UP"), count(m, "UP"), "{}", s.id);
+        assert_eq!(count(s, "MP") + count(m, "MP"), 0, "{}", s.id);
+        // The mirror is an F-b population: honest majority, so a target demands confidence.
+        assert!(count(m, "CC") > count(m, "CI"), "{}", m.id);
+        assert!(m.target.iter().any(|t| t.metric == "tdp"), "{}", m.id);
+        let a = arena::evaluate(s, "roost", 4).unwrap().metrics;
+        let b = arena::evaluate(m, "roost", 4).unwrap().metrics;
+        let tail = a["acc_tail"].mean + b["acc_tail"].mean;
+        let tdp = a["tdp"].mean + b["tdp"].mean;
+        println!(
+            "{} + {}: acc_tail {:.3} + {:.3}, tdp {:.3} + {:.3}",
+            s.id, m.id, a["acc_tail"].mean, b["acc_tail"].mean, a["tdp"].mean, b["tdp"].mean
+        );
+        assert!((tail - 1.0).abs() <= 0.15, "{}: acc_tail sum {tail}", s.id);
+        assert!(tdp >= 1.75, "{}: tdp sum {tdp}", s.id);
+    }
+}
