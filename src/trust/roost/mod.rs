@@ -749,10 +749,12 @@ impl RoostModel {
             if sign(v.s) == sign(s_out) {
                 agree_mass[i] += m;
             } else if v.s > 0.0 {
-                // "I saw nothing" from a peer that never accused anything does not dispute
-                // "I was attacked": the attacker may simply have spared it (Arena D 2C-k).
-                // Benign words from a peer that does accuse elsewhere are an opinion.
-                if v.accuser {
+                // "I saw nothing" from a newcomer that never accused anything does not
+                // dispute "I was attacked": the attacker may simply have spared it (Arena D
+                // 2C-k). Benign words from a peer that does accuse elsewhere are an opinion,
+                // and so are those of an established peer that kept them while others
+                // accused (a single-IoC liar majority from the start stays disputed).
+                if v.accuser || !v.fresh {
                     dissent_mass[i] += p.benign_weight * m;
                 }
             } else if v.s < 0.0 {
