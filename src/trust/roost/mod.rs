@@ -34,10 +34,11 @@
 //! earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
 //! A peer that turned an accusation into praise unconfirmed is a proven liar for
 //! `flip_memory`: its report is counted as the accusation it replaced, its other unconfirmed
-//! reversals are read inverted too, and every unreversed peer that firmly backs what a proven
-//! liar now claims is charged `association_rate` (what a liar says is false, and so is what
-//! agrees with it). This is what exposes a consistently wrong majority that the liars join
-//! when they flip (F-SW 0/0/6/2, 0/2/4/2).
+//! reversals are read inverted too, and, once it is past `young_age` and has reversed itself
+//! on two IoCs (a swap of stances, not a retraction), every unreversed peer that firmly backs
+//! what it now claims is charged `association_rate` (what a liar says is false, and so is
+//! what agrees with it). This is what exposes a consistently wrong majority that the liars
+//! join when they flip (F-SW 0/0/6/2, 0/2/4/2).
 //! Benign-to-malicious reversals cost less than the reverse (being attacked after a quiet
 //! period is normal). When honest peers all follow a real change nobody confirms, they are all
 //! discounted alike, so the opinion still follows them.
@@ -131,6 +132,9 @@ struct Vote {
     /// The peer has made firm accusations (about anything), so its benign reports are
     /// informed opinions, not just "nothing seen".
     accuser: bool,
+    /// The peer is a proven liar, older than `young_age`, that reversed itself on more than one IoC
+    /// lately: whoever backs what it now claims is charged (`association_rate`).
+    exposes: bool,
     /// The report is counted mirrored: the peer turned an accusation into praise with
     /// nothing to confirm it, so what it said before is the better evidence.
     inverted: bool,
@@ -605,6 +609,7 @@ impl RoostModel {
                         q.failure += p.flip_penalty * f;
                         q.impeached += f;
                         q.flips_unconfirmed += 1;
+                        q.last_flips = (Some(now), q.last_flips.0);
                     }
                 }
                 Some(_) => self.peer_mut(peer, now).flips_confirmed += 1,
@@ -665,6 +670,13 @@ impl RoostModel {
                 impeached: q.impeached >= p.impeach_min,
                 reversed,
                 accuser: q.accusations > 0,
+                // A single retraction (an honest peer correcting a false alarm) or a fresh
+                // identity (a cheap sybil) must not be able to cost bystanders trust.
+                exposes: inverted
+                    && (now.saturating_sub(q.joined) as f64) >= p.young_age
+                    && q.last_flips
+                        .1
+                        .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory),
                 inverted,
                 anchor: q.pretrust.is_some(),
             });
@@ -785,7 +797,7 @@ impl RoostModel {
         // The claims of proven liars (the sign they actually reported).
         let lies: Vec<f64> = votes
             .iter()
-            .filter(|v| v.inverted)
+            .filter(|v| v.exposes)
             .map(|v| -sign(v.s))
             .collect();
         for v in &votes {

@@ -61,6 +61,9 @@ pub(crate) struct PeerState {
     /// Last time the peer turned its own firm accusation into praise with nothing to confirm
     /// it (a proven lie): its other unconfirmed reversals are read as lies too.
     pub lied_at: Option<u64>,
+    /// When the peer last reversed itself unconfirmed, and the time before that (on any
+    /// IoC): a liar that swaps its stances flips on several IoCs, a retraction on one.
+    pub last_flips: (Option<u64>, Option<u64>),
 }
 
 impl PeerState {

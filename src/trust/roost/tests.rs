@@ -148,6 +148,30 @@ fn backing_a_proven_liars_claim_costs_trust() {
 }
 
 #[test]
+fn a_single_retraction_costs_bystanders_nothing() {
+    // One peer raised a false alarm and later retracts it; the others said benign all along.
+    // Its retraction is read as a lie about that IoC, but with one reversal only it does not
+    // expose the peers that agree with it.
+    let run = |association_rate: f64| {
+        let mut m = RoostModel::with_params(RoostParams {
+            association_rate,
+            ..RoostParams::default()
+        });
+        for i in 0..5 {
+            m.peer_joined(key(i), None, 0);
+        }
+        for now in 0..120 {
+            let s0 = if now < 50 { -0.9 } else { 0.9 };
+            let mut r = vec![rep(0, s0, 0.9)];
+            r.extend((1..5).map(|i| rep(i, 0.9, 0.9)));
+            m.opinion(&ip(30), &r, None, now);
+        }
+        (1..5).map(|i| m.trust(key(i))).collect::<Vec<f64>>()
+    };
+    assert_eq!(run(0.5), run(0.0));
+}
+
+#[test]
 fn requests_and_alerts_earn_no_trust() {
     let mut a = RoostModel::new();
     let mut b = RoostModel::new();
