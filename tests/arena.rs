@@ -477,3 +477,163 @@ recommends = "{style}"
     assert!(shift("collude") > 0.5);
     assert!(arena::scenario::parse(&text("loud"), "test").is_err());
 }
+
+/// Records every opinion a model gives, so two runs can be compared output by output.
+struct Recorder {
+    inner: Box<dyn roost::trust::TrustModel>,
+    out: Vec<(f64, f64)>,
+}
+
+impl roost::trust::TrustModel for Recorder {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn peer_joined(&mut self, p: roost::trust::PeerKey, t: Option<f64>, now: u64) {
+        self.inner.peer_joined(p, t, now)
+    }
+    fn local_observation(&mut self, s: &roost::ioc::Ioc, v: f64, c: f64, now: u64) {
+        self.inner.local_observation(s, v, c, now)
+    }
+    fn peer_address(&mut self, p: roost::trust::PeerKey, ip: &roost::ioc::Ioc, now: u64) {
+        self.inner.peer_address(p, ip, now)
+    }
+    fn peer_reliability(&mut self, p: roost::trust::PeerKey, r: f64, now: u64) {
+        self.inner.peer_reliability(p, r, now)
+    }
+    fn opinion(
+        &mut self,
+        target: &roost::ioc::Ioc,
+        reports: &[roost::trust::Report],
+        local: Option<(f64, f64)>,
+        now: u64,
+    ) -> (f64, f64) {
+        let o = self.inner.opinion(target, reports, local, now);
+        self.out.push(o);
+        o
+    }
+    fn trust(&self, p: roost::trust::PeerKey) -> f64 {
+        self.inner.trust(p)
+    }
+}
+
+/// A population and its mirror image: every peer of one draws exactly the numbers its
+/// counterpart in the other draws (same RNG stream), but the ground truth is the opposite.
+/// An MP lying from click 0 draws N(-0.9 GT, 0.1), N(0.9, 0.1): a CC of the opposite world.
+fn mirror_pair(id: &str, groups: &[(&str, u32)]) -> (Scenario, Scenario) {
+    let text = |benign: u32, flip: bool| {
+        let mut t = format!(
+            "[[scenario]]\nid = \"{id}_{}\"\narena = \"F\"\nclicks = 120\nlie_since = 0\n\
+             tail = 50\nbenign = {benign}\nmalicious = {}\n",
+            if flip { "mirror" } else { "plain" },
+            1 - benign
+        );
+        for (kind, count) in groups {
+            let kind = match (*kind, flip) {
+                ("CC", true) => "MP",
+                ("MP", true) => "CC",
+                (k, _) => k,
+            };
+            t.push_str(&format!(
+                "[[scenario.peers]]\nkind = \"{kind}\"\ncount = {count}\n"
+            ));
+        }
+        arena::scenario::parse(&t, "mirror").unwrap().remove(0)
+    };
+    (text(1, false), text(0, true))
+}
+
+/// Non-identifiability, checked: in a mirror pair every model receives bit-identical inputs,
+/// so it gives bit-identical opinions while the truth is opposite. Whatever is right in one
+/// world is wrong in the other: acc_tail sums to 1 and tdp to 2 for ANY model. A model that
+/// meets the honest-majority target (F-b: tdp <= 0.25 with 6 CC vs 2 liars) must therefore
+/// score tdp >= 1.75 on the mirror (2 CC vs 6 liars, or 2 liars among 6 UP), where the
+/// best baseline is D/Avg/r0 with tdp 1.0 because it never trusts anyone.
+#[test]
+fn mirrored_populations_force_complementary_scores_on_every_model() {
+    let pairs = [
+        ("cc_minority", vec![("CC", 2), ("MP", 6)]),
+        ("up_and_liars", vec![("UP", 6), ("MP", 2)]),
+        ("liar_majority_up", vec![("UP", 2), ("MP", 6)]),
+    ];
+    for (id, groups) in &pairs {
+        let (a, b) = mirror_pair(id, groups);
+        for model in [
+            "roost",
+            "dovecot",
+            "ids-only",
+            "fides:maxconf/avg/0.0",
+            "fides:threshold07/avg/0.5",
+        ] {
+            for seed in 0..3 {
+                let mut ra = Recorder {
+                    inner: arena::make_model(model).unwrap(),
+                    out: Vec::new(),
+                };
+                let mut rb = Recorder {
+                    inner: arena::make_model(model).unwrap(),
+                    out: Vec::new(),
+                };
+                let ma = arena::arena_f::run(&a, &mut ra, seed).unwrap().metrics;
+                let mb = arena::arena_f::run(&b, &mut rb, seed).unwrap().metrics;
+                assert_eq!(ra.out.len(), 120);
+                assert_eq!(ra.out, rb.out, "{id} {model} seed {seed}: inputs differ");
+                let zeros = ra.out.iter().filter(|(s, _)| *s == 0.0).count() as f64;
+                let tail_zeros = ra.out[70..].iter().filter(|(s, _)| *s == 0.0).count() as f64;
+                assert!((ma["acc_post"] + mb["acc_post"] - (1.0 - zeros / 120.0)).abs() < 1e-9);
+                assert!((ma["acc_tail"] + mb["acc_tail"] - (1.0 - tail_zeros / 50.0)).abs() < 1e-9);
+                assert!((ma["tdp"] + mb["tdp"] - 2.0).abs() < 1e-9, "{id} {model}");
+                // The confidence is shared too: wrong_mass of the pair = mean |S|·C.
+                let sc = ra.out.iter().map(|(s, c)| s.abs() * c).sum::<f64>() / 120.0;
+                assert!((ma["wrong_mass"] + mb["wrong_mass"] - sc).abs() < 1e-9);
+            }
+        }
+    }
+    // The cost for roost, with numbers: it meets F-b on the identifiable side, so it pays
+    // the complement on the other.
+    let (liars, honest) = mirror_pair("cc_minority", &[("CC", 2), ("MP", 6)]);
+    let r_h = arena::evaluate(&honest, "roost", 5).unwrap().metrics;
+    let r_l = arena::evaluate(&liars, "roost", 5).unwrap().metrics;
+    assert!(r_h["tdp"].mean <= 0.25, "F-b side: {}", r_h["tdp"].mean);
+    assert!(r_l["tdp"].mean >= 1.75, "mirror side: {}", r_l["tdp"].mean);
+}
+
+/// The F-SW populations marked `mirror_of` are CI-for-CC swaps of an F-b population. CI is
+/// only a statistical mirror of CC (N(-0.8 GT, 0.2) at confidence N(0.8, 0.2) against
+/// N(0.9 GT, 0.1) at N(0.9, 0.1)), so the complement holds approximately: checked for roost,
+/// whose F-b wins must come back as losses on the mirror, and nowhere else.
+#[test]
+fn declared_mirrors_swap_cc_for_ci_and_cost_what_fb_wins() {
+    let all = arena::builtin_scenarios().unwrap();
+    let count = |s: &Scenario, kind: &str| -> u32 {
+        s.peers
+            .iter()
+            .filter(|g| g.kind.class() == kind)
+            .map(|g| g.count)
+            .sum()
+    };
+    let marked: Vec<&Scenario> = all.iter().filter(|s| s.mirror_of.is_some()).collect();
+    assert_eq!(marked.len(), 5);
+    for s in marked {
+        let m = all
+            .iter()
+            .find(|x| Some(&x.id) == s.mirror_of.as_ref())
+            .unwrap_or_else(|| panic!("{} mirrors an unknown scenario", s.id));
+        assert_eq!(count(s, "CC"), count(m, "CI"), "{}", s.id);
+        assert_eq!(count(s, "CI"), count(m, "CC"), "{}", s.id);
+        assert_eq!(count(s, "UP"), count(m, "UP"), "{}", s.id);
+        assert_eq!(count(s, "MP") + count(m, "MP"), 0, "{}", s.id);
+        // The mirror is an F-b population: honest majority, so a target demands confidence.
+        assert!(count(m, "CC") > count(m, "CI"), "{}", m.id);
+        assert!(m.target.iter().any(|t| t.metric == "tdp"), "{}", m.id);
+        let a = arena::evaluate(s, "roost", 4).unwrap().metrics;
+        let b = arena::evaluate(m, "roost", 4).unwrap().metrics;
+        let tail = a["acc_tail"].mean + b["acc_tail"].mean;
+        let tdp = a["tdp"].mean + b["tdp"].mean;
+        println!(
+            "{} + {}: acc_tail {:.3} + {:.3}, tdp {:.3} + {:.3}",
+            s.id, m.id, a["acc_tail"].mean, b["acc_tail"].mean, a["tdp"].mean, b["tdp"].mean
+        );
+        assert!((tail - 1.0).abs() <= 0.15, "{}: acc_tail sum {tail}", s.id);
+        assert!(tdp >= 1.75, "{}: tdp sum {tdp}", s.id);
+    }
+}

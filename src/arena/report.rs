@@ -168,9 +168,13 @@ pub fn write_table(out: &mut dyn Write, results: &[ScenarioResult]) -> Result<()
                 keep => keep,
             });
         if let (Some(rv), Some((bn, bv))) = (roost, best) {
+            let why = match &s.mirror_of {
+                Some(m) => format!(" (non-identifiable: mirror of {m}, docs/trust-gaps.md)"),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "   roost - best baseline ({bn}) on {key}: {:+.3}",
+                "   roost - best baseline ({bn}) on {key}: {:+.3}{why}",
                 rv - bv
             )?;
         }

@@ -289,6 +289,10 @@ pub struct Scenario {
     /// Acceptance targets for roost.
     #[serde(default)]
     pub target: Vec<Target>,
+    /// The identifiable scenario this one mirrors (the same reports with the truth reversed),
+    /// so the report can say why no model is right in both (`docs/trust-gaps.md`).
+    #[serde(default)]
+    pub mirror_of: Option<String>,
     // ---- Arena D
     /// Honest peers including the observer.
     #[serde(default)]

@@ -18,8 +18,9 @@
 //! other reporters, after aggregating, slowly while only young identities make it (what a
 //! sybil swarm would produce). Checks are asymmetric, following the IDS semantics "I was
 //! attacked" versus "I saw nothing": contradicting a malicious reference is a full failure;
-//! accusing something our IDS or a young consensus merely saw as benign is a weak one
-//! (`benign_check_weight`); praising a target beyond what our own steady IDS view can know
+//! accusing something our own IDS saw as benign is no failure at all (`local_benign_check`:
+//! an attacker that spares us is the normal case), accusing what anchors or a young consensus
+//! call benign is a weak one (`benign_check_weight`); praising a target beyond what our own steady IDS view can know
 //! (`overclaim_margin`) is a failure, since certainty of innocence is what praise-liars and
 //! badmouthers (who praise the real attacker) give away. Failures from strong references,
 //! overclaims and reversals *impeach* a peer.
@@ -31,6 +32,13 @@
 //! and, for as long as the peer keeps the reversed stance (up to `flip_memory`), discounts its
 //! reports on that IoC and keeps adding small failures. This catches the "malicious peer" that
 //! earns trust and then lies, with no need for an honest majority (F3, F6, X1, X2).
+//! A peer that turned an accusation into praise unconfirmed is a proven liar for
+//! `flip_memory`: its report is counted as the accusation it replaced, its other unconfirmed
+//! reversals are read inverted too, and, once it is past `young_age` and has reversed itself
+//! on two IoCs (a swap of stances, not a retraction), every unreversed peer that firmly backs
+//! what it now claims is charged `association_rate` (what a liar says is false, and so is
+//! what agrees with it). This is what exposes a consistently wrong majority that the liars
+//! join when they flip (F-SW 0/0/6/2, 0/2/4/2).
 //! Benign-to-malicious reversals cost less than the reverse (being attacked after a quiet
 //! period is normal). When honest peers all follow a real change nobody confirms, they are all
 //! discounted alike, so the opinion still follows them.
@@ -87,7 +95,8 @@ pub enum TrustError {
 }
 
 /// Version tag at the front of persisted state, so that a future layout is refused cleanly.
-/// 2: `RoostParams` gained `recommendation_cap`.
+/// 2: new parameters (`recommendation_cap`, `local_benign_check`, `association_rate`) and
+/// per-peer fields (`accusations`, `lied_at`, `last_flips`).
 const STATE_VERSION: u32 = 2;
 
 /// The roost trust model. See the module documentation for the design.
@@ -123,6 +132,12 @@ struct Vote {
     fresh: bool,
     impeached: bool,
     reversed: bool,
+    /// The peer has made firm accusations (about anything), so its benign reports are
+    /// informed opinions, not just "nothing seen".
+    accuser: bool,
+    /// The peer is a proven liar, older than `young_age`, that reversed itself on more than one IoC
+    /// lately: whoever backs what it now claims is charged (`association_rate`).
+    exposes: bool,
     /// The report is counted mirrored: the peer turned an accusation into praise with
     /// nothing to confirm it, so what it said before is the better evidence.
     inverted: bool,
@@ -473,7 +488,7 @@ impl RoostModel {
                     ok += local_strength * p.local_rate * amount * p.benign_agree_weight;
                 }
             } else {
-                bad += local_strength * p.local_rate * amount * p.benign_check_weight;
+                bad += local_strength * p.local_rate * amount * p.local_benign_check;
             }
         }
         if let Some(a) = anchor {
@@ -538,8 +553,14 @@ impl RoostModel {
             if own {
                 continue;
             }
-            self.peer_mut(peer, now).reports += 1;
             let x = s * c;
+            {
+                let q = self.peer_mut(peer, now);
+                q.reports += 1;
+                if x <= -p.flip_threshold {
+                    q.accusations = q.accusations.saturating_add(1);
+                }
+            }
             let key = (peer, target.clone());
             if !self.histories.contains_key(&key) && self.histories.len() >= p.max_histories {
                 self.evict_histories();
@@ -591,6 +612,7 @@ impl RoostModel {
                         q.failure += p.flip_penalty * f;
                         q.impeached += f;
                         q.flips_unconfirmed += 1;
+                        q.last_flips = (Some(now), q.last_flips.0);
                     }
                 }
                 Some(_) => self.peer_mut(peer, now).flips_confirmed += 1,
@@ -621,7 +643,16 @@ impl RoostModel {
             if let Some(rel) = q.reliability {
                 conduct *= rel.clamp(0.0, 1.0);
             }
-            let inverted = reversed && h_flip_sign > 0.0 && s > 0.0 && p.inversion_weight > 0.0;
+            // A peer caught turning an accusation into praise is a proven liar for a while:
+            // its other unconfirmed reversals (praise turned into accusation) are read the
+            // same way. A peer that only ever turned praise into accusation is not one (an
+            // honest peer following a real change, X9).
+            let liar = q
+                .lied_at
+                .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory);
+            let inverted = p.inversion_weight > 0.0
+                && reversed
+                && ((h_flip_sign > 0.0 && s > 0.0) || (liar && h_flip_sign < 0.0 && s < 0.0));
             let weight = if inverted {
                 // Praise that replaced the peer's own firm accusation: count the accusation,
                 // at a fixed weight (its trust was just cut; the information is about the IoC).
@@ -641,9 +672,20 @@ impl RoostModel {
                 fresh: (now.saturating_sub(q.joined) as f64) < p.young_age,
                 impeached: q.impeached >= p.impeach_min,
                 reversed,
+                accuser: q.accusations > 0,
+                // A single retraction (an honest peer correcting a false alarm) or a fresh
+                // identity (a cheap sybil) must not be able to cost bystanders trust.
+                exposes: inverted
+                    && (now.saturating_sub(q.joined) as f64) >= p.young_age
+                    && q.last_flips
+                        .1
+                        .is_some_and(|t| (now.saturating_sub(t) as f64) < p.flip_memory),
                 inverted,
                 anchor: q.pretrust.is_some(),
             });
+            if inverted && h_flip_sign > 0.0 {
+                self.peer_mut(peer, now).lied_at = Some(now);
+            }
         }
 
         // Sybil bound: young identities hold at most `young_share` of the weight.
@@ -722,7 +764,14 @@ impl RoostModel {
             if sign(v.s) == sign(s_out) {
                 agree_mass[i] += m;
             } else if v.s > 0.0 {
-                dissent_mass[i] += p.benign_weight * m;
+                // "I saw nothing" from a newcomer that never accused anything does not
+                // dispute "I was attacked": the attacker may simply have spared it (Arena D
+                // 2C-k). Benign words from a peer that does accuse elsewhere are an opinion,
+                // and so are those of an established peer that kept them while others
+                // accused (a single-IoC liar majority from the start stays disputed).
+                if v.accuser || !v.fresh {
+                    dissent_mass[i] += p.benign_weight * m;
+                }
             } else if v.s < 0.0 {
                 dissent_mass[i] += m;
             }
@@ -748,6 +797,12 @@ impl RoostModel {
         } else {
             (p.young_consensus_factor, p.benign_check_weight)
         };
+        // The claims of proven liars (the sign they actually reported).
+        let lies: Vec<f64> = votes
+            .iter()
+            .filter(|v| v.exposes)
+            .map(|v| -sign(v.s))
+            .collect();
         for v in &votes {
             if v.anchor {
                 continue;
@@ -755,6 +810,11 @@ impl RoostModel {
             let amount = v.c * v.s.abs();
             let mut ok = 0.0;
             let mut bad = 0.0;
+            // Backing a liar's claim firmly is backing a falsehood (once, however many liars).
+            if !v.inverted && !v.reversed && amount >= p.flip_threshold && lies.contains(&sign(v.s))
+            {
+                bad += p.association_rate * amount;
+            }
             let v_s = if v.inverted { -v.s } else { v.s };
             // Leave-one-out consensus of the others.
             let e = v.weight * v.c * v.s;

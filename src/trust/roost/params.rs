@@ -42,9 +42,13 @@ pub struct RoostParams {
     /// Weight of benign ("I saw nothing") evidence relative to malicious ("I was attacked")
     /// evidence when reports are combined.
     pub benign_weight: f64,
-    /// Weight of checks that rest on a benign reference view (local IDS, consensus), relative
-    /// to checks against a malicious one: not having been attacked says little.
+    /// Weight of checks that rest on a benign reference view (anchors, young consensus),
+    /// relative to checks against a malicious one: not having been attacked says little.
     pub benign_check_weight: f64,
+    /// Weight of "accused something our own IDS saw as benign" relative to a full failure.
+    /// Our IDS not having been attacked says nothing about the attacks others saw (an
+    /// attacker hitting some hosts and sparing us is the normal case, Arena D 2C-k).
+    pub local_benign_check: f64,
     /// Credit for a benign report that matches our steady benign view, relative to a full
     /// success ("saw nothing either" confirms little).
     pub benign_agree_weight: f64,
@@ -93,6 +97,10 @@ pub struct RoostParams {
     /// Weight (instead of trust-based) of a standing, unconfirmed accusation-to-praise
     /// reversal counted as the accusation it replaced; 0 turns the mirroring off.
     pub inversion_weight: f64,
+    /// Failure mass per unit of firm report that backs the claim of a peer caught lying (an
+    /// unconfirmed accusation-to-praise reversal, or a later reversal of the same peer):
+    /// what a liar now says is false, and so is whatever agrees with it.
+    pub association_rate: f64,
     /// How long an unconfirmed reversal discounts the peer's reports on that IoC.
     pub flip_memory: f64,
     /// How strongly the local IDS view of a reporter's own IP (attacks on us) cuts its weight.
@@ -116,7 +124,9 @@ pub struct RoostParams {
     pub consensus_benign_check: f64,
     /// Failure mass per report while a peer keeps an unconfirmed reversed stance.
     pub reversed_penalty: f64,
-    /// Exponent applied to the agreement ratio in the confidence.
+    /// Exponent applied to the agreement ratio in the confidence. 1: the dispute factor
+    /// already penalises firm dissent, so a square would count partial coverage twice (an
+    /// attacker that hit 6 of 9 peers is not "disputed" by the 3 it spared).
     pub agreement_power: f64,
     /// Cap on remembered (peer, IoC) histories; the least recently used are dropped beyond it.
     pub max_histories: usize,
@@ -147,6 +157,7 @@ impl Default for RoostParams {
             strong_failure_cut: 0.5,
             benign_weight: 0.5,
             benign_check_weight: 0.1,
+            local_benign_check: 0.0,
             benign_agree_weight: 1.0,
             local_min: 0.1,
             local_consistency_half_life: 20.0,
@@ -168,11 +179,12 @@ impl Default for RoostParams {
             flip_to_malicious_factor: 0.3,
             flip_discount: 0.1,
             flip_memory: 500.0,
+            association_rate: 0.5,
             inversion_weight: 0.3,
             ids_penalty: 3.0,
             prior_mass: 0.05,
             confidence_scale: 0.5,
-            agreement_power: 2.0,
+            agreement_power: 1.0,
             confidence_trust: 0.5,
             dissent_penalty: 8.0,
             fresh_dissent_penalty: 3.0,

@@ -55,6 +55,15 @@ pub(crate) struct PeerState {
     pub impeached: f64,
     /// Last time the peer was heard of.
     pub last_seen: u64,
+    /// Firm accusations the peer ever made (reports with s*c at or below -flip_threshold).
+    /// A peer that never accused anything has only ever said "I saw nothing".
+    pub accusations: u64,
+    /// Last time the peer turned its own firm accusation into praise with nothing to confirm
+    /// it (a proven lie): its other unconfirmed reversals are read as lies too.
+    pub lied_at: Option<u64>,
+    /// When the peer last reversed itself unconfirmed, and the time before that (on any
+    /// IoC): a liar that swaps its stances flips on several IoCs, a retraction on one.
+    pub last_flips: (Option<u64>, Option<u64>),
 }
 
 impl PeerState {

@@ -88,6 +88,90 @@ fn liar_majority_that_reverses_itself_is_caught_without_anchor() {
 }
 
 #[test]
+fn quiet_peers_that_never_accused_do_not_dispute_an_accusation() {
+    // Six peers were attacked by the target, three were spared and saw nothing. Whether the
+    // three have ever accused anything decides if their benign words are a dispute.
+    let run = |quiet_accused_before: bool| {
+        let mut m = RoostModel::new();
+        for i in 0..9 {
+            m.peer_joined(key(i), None, 0);
+        }
+        if quiet_accused_before {
+            let r: Vec<Report> = (6..9).map(|i| rep(i, -0.9, 0.9)).collect();
+            m.opinion(&ip(99), &r, None, 0);
+        }
+        let mut out = (0.0, 0.0);
+        for now in 1..8 {
+            let mut r: Vec<Report> = (0..6).map(|i| rep(i, -1.0, 1.0)).collect();
+            r.extend((6..9).map(|i| rep(i, 1.0, 0.8)));
+            out = m.opinion(&ip(10), &r, None, now);
+        }
+        out
+    };
+    let (s_quiet, c_quiet) = run(false);
+    let (s_informed, c_informed) = run(true);
+    assert!(s_quiet < 0.0 && s_informed < 0.0);
+    assert!(
+        c_quiet > c_informed + 0.05,
+        "spared peers disputed the accusation: {c_quiet} vs {c_informed}"
+    );
+}
+
+#[test]
+fn backing_a_proven_liars_claim_costs_trust() {
+    // Six peers are consistently wrong about two targets; two peers are right until click
+    // 40, then turn their accusation of the attacker into praise (and their praise of the
+    // benign target into an accusation), joining the six. The first reversal proves them
+    // liars, so their claims are read inverted, and the six who back those claims lose trust.
+    let mut m = RoostModel::new();
+    for i in 0..8 {
+        m.peer_joined(key(i), None, 0);
+    }
+    let (mut on_mal, mut on_ben) = ((0.0, 0.0), (0.0, 0.0));
+    for now in 0..150 {
+        let lie = now >= 40;
+        let flip = |truth: f64| if lie { -truth } else { truth };
+        let mut r_mal: Vec<Report> = (0..6).map(|i| rep(i, 0.8, 0.8)).collect();
+        r_mal.extend((6..8).map(|i| rep(i, flip(-0.9), 0.9)));
+        let mut r_ben: Vec<Report> = (0..6).map(|i| rep(i, -0.8, 0.8)).collect();
+        r_ben.extend((6..8).map(|i| rep(i, flip(0.9), 0.9)));
+        on_mal = m.opinion(&ip(10), &r_mal, None, now);
+        on_ben = m.opinion(&ip(11), &r_ben, None, now);
+    }
+    assert!(on_mal.0 < 0.0, "attacker still praised: {on_mal:?}");
+    assert!(on_ben.0 > 0.0, "benign target still accused: {on_ben:?}");
+    assert!(
+        m.trust(key(0)) < 0.3,
+        "backers keep trust {}",
+        m.trust(key(0))
+    );
+}
+
+#[test]
+fn a_single_retraction_costs_bystanders_nothing() {
+    // One peer raised a false alarm and later retracts it; the others said benign all along.
+    // Its retraction is read as a lie about that IoC, but with one reversal only it does not
+    // expose the peers that agree with it.
+    let run = |association_rate: f64| {
+        let mut m = RoostModel::with_params(RoostParams {
+            association_rate,
+            ..RoostParams::default()
+        });
+        for i in 0..5 {
+            m.peer_joined(key(i), None, 0);
+        }
+        for now in 0..120 {
+            let s0 = if now < 50 { -0.9 } else { 0.9 };
+            let mut r = vec![rep(0, s0, 0.9)];
+            r.extend((1..5).map(|i| rep(i, 0.9, 0.9)));
+            m.opinion(&ip(30), &r, None, now);
+        }
+        (1..5).map(|i| m.trust(key(i))).collect::<Vec<f64>>()
+    };
+    assert_eq!(run(0.5), run(0.0));
+}
+
+#[test]
 fn requests_and_alerts_earn_no_trust() {
     let mut a = RoostModel::new();
     let mut b = RoostModel::new();
