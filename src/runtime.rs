@@ -322,10 +322,11 @@ fn load_trust(store: &Store) -> crate::trust::roost::RoostModel {
     use crate::trust::roost::RoostModel;
     let fresh = || RoostModel::with_params(crate::trust::judge::production_params());
     match store.load_trust_state() {
-        Ok(Some(bytes)) => RoostModel::from_bytes(&bytes).unwrap_or_else(|e| {
-            warn!(error = %e, "saved trust state unusable; starting with fresh trust");
-            fresh()
-        }),
+        Ok(Some(bytes)) => RoostModel::from_bytes(&bytes, crate::trust::judge::production_params())
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "saved trust state unusable; starting with fresh trust");
+                fresh()
+            }),
         Ok(None) => fresh(),
         Err(e) => {
             warn!(error = %e, "cannot read the saved trust state; starting with fresh trust");

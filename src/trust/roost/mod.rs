@@ -95,13 +95,17 @@ pub enum TrustError {
 }
 
 /// Version tag at the front of persisted state, so that a future layout is refused cleanly.
-/// 2: new parameters (`recommendation_cap`, `local_benign_check`, `association_rate`) and
-/// per-peer fields (`accusations`, `lied_at`, `last_flips`).
+/// 2: per-peer fields `accusations`, `lied_at`, `last_flips`, and the parameters are no
+/// longer part of the state (version 1 carried them).
 const STATE_VERSION: u32 = 2;
 
 /// The roost trust model. See the module documentation for the design.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoostModel {
+    /// Not saved: they belong to the code, not to what was learned, so a daemon upgraded
+    /// with tuned parameters applies them to its saved trust, and adding a parameter does
+    /// not change the state's layout. [`RoostModel::from_bytes`] takes them.
+    #[serde(skip)]
     params: RoostParams,
     peers: BTreeMap<PeerKey, PeerState>,
     histories: BTreeMap<(PeerKey, Ioc), ReportHistory>,
@@ -266,9 +270,10 @@ impl RoostModel {
         postcard::to_stdvec(&(STATE_VERSION, self)).unwrap_or_default()
     }
 
-    /// Restores a model saved with [`RoostModel::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TrustError> {
-        let (version, model): (u32, RoostModel) = postcard::from_bytes(bytes)?;
+    /// Restores a model saved with [`RoostModel::to_bytes`], running with `params`.
+    pub fn from_bytes(bytes: &[u8], params: RoostParams) -> Result<Self, TrustError> {
+        let (version, mut model): (u32, RoostModel) = postcard::from_bytes(bytes)?;
+        model.params = params;
         if version != STATE_VERSION {
             return Err(TrustError::Invalid("unknown state version"));
         }

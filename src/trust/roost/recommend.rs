@@ -228,13 +228,20 @@ mod tests {
     }
 
     #[test]
-    fn state_saved_before_the_cap_existed_is_refused() {
-        // Version 1 had no `recommendation_cap`; its bytes must not be misread as this layout.
+    fn saved_state_carries_no_parameters() {
+        // Version 1 carried the parameters; its bytes must not be misread as this layout.
         let m = established(2);
         let mut bytes = m.to_bytes();
-        assert!(RoostModel::from_bytes(&bytes).is_ok());
+        let tuned = RoostParams {
+            recommendation_cap: 0.2,
+            ..m.params().clone()
+        };
+        // The state runs with the parameters it is loaded with, whatever it was saved with.
+        let back = RoostModel::from_bytes(&bytes, tuned.clone()).unwrap();
+        assert_eq!(back.params(), &tuned);
+        assert_eq!(back.to_bytes(), bytes);
         bytes[0] = 1;
-        assert!(RoostModel::from_bytes(&bytes).is_err());
+        assert!(RoostModel::from_bytes(&bytes, tuned).is_err());
     }
 
     fn any_f64() -> impl Strategy<Value = f64> {

@@ -223,7 +223,7 @@ fn state_survives_a_restart_bit_for_bit() {
     let all = scripted(&mut whole, 3, 3, 30, 80);
     scripted(&mut first, 3, 3, 30, 40);
     let bytes = first.to_bytes();
-    let mut second = match RoostModel::from_bytes(&bytes) {
+    let mut second = match RoostModel::from_bytes(&bytes, first.params().clone()) {
         Ok(m) => m,
         Err(e) => panic!("restore failed: {e}"),
     };
@@ -243,8 +243,9 @@ fn state_survives_a_restart_bit_for_bit() {
         assert_eq!(got.1.to_bits(), want.1.to_bits());
     }
     assert_eq!(second.to_bytes(), whole.to_bytes());
-    assert!(RoostModel::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-    assert!(RoostModel::from_bytes(b"").is_err());
+    let params = RoostParams::default();
+    assert!(RoostModel::from_bytes(&bytes[..bytes.len() / 2], params.clone()).is_err());
+    assert!(RoostModel::from_bytes(b"", params).is_err());
 }
 
 mod props {
