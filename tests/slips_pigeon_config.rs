@@ -5,39 +5,12 @@
 mod fake_slips;
 mod slips_daemon_common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use fake_slips::{report_json, request_json, FakeSlips, RedisServer, VERSION};
-use slips_daemon_common::{
-    id_of_multiaddress, in_private_netns, roost_bin, wait_multiaddress, Daemon, Inbox,
-};
+use fake_slips::{report_json, request_json, FakeSlips, RedisServer};
+use slips_daemon_common::{id_of_multiaddress, in_private_netns, wait_multiaddress, Daemon, Inbox};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// `roost run --config <dir>/roost.toml --data-dir <dir>` with `toml` as the file.
-fn run_with_config(name: &'static str, dir: &Path, toml: &str) -> Daemon {
-    std::fs::create_dir_all(dir).unwrap();
-    let cfg = dir.join("roost.toml");
-    std::fs::write(&cfg, toml).unwrap();
-    let args: Vec<String> = [
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    Daemon::spawn(
-        name,
-        Path::new(roost_bin()),
-        &args,
-        dir,
-        &[("ROOST_SLIPS_VERSION", VERSION)],
-    )
-}
 
 #[test]
 fn pigeon_mode_from_the_config_file() {
@@ -51,7 +24,7 @@ fn pigeon_mode_from_the_config_file() {
     let slips_a = FakeSlips::start(&redis_a);
     let slips_b = FakeSlips::start(&redis_b);
     // A from its config file only; B as Slips starts Pigeon, for contrast.
-    let mut a = run_with_config(
+    let mut a = Daemon::with_config(
         "a",
         &tmp.path().join("a"),
         &format!(
@@ -101,7 +74,7 @@ fn pigeon_mode_from_the_config_file() {
 #[test]
 fn an_unknown_mode_in_the_config_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut d = run_with_config(
+    let mut d = Daemon::with_config(
         "bad",
         &tmp.path().join("bad"),
         "[redis]\nmode = \"pidgeon\"\n",

@@ -104,17 +104,20 @@ impl Daemon {
         redis_port: u16,
         extra_redis: &str,
     ) -> Daemon {
+        let out = dir.join("slips_output");
+        let toml = format!(
+            "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nslips_output_dir = \"{}\"\n{extra_redis}\n",
+            out.display()
+        );
+        Daemon::with_config(name, dir, &toml)
+    }
+
+    /// `roost run --config <dir>/roost.toml --data-dir <dir>` with `toml` as the file, and
+    /// Slips' version in the environment.
+    pub fn with_config(name: &'static str, dir: &Path, toml: &str) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let cfg = dir.join("roost.toml");
-        let out = dir.join("slips_output");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nslips_output_dir = \"{}\"\n{extra_redis}\n",
-                out.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&cfg, toml).unwrap();
         let args: Vec<String> = [
             "run",
             "--config",
