@@ -8,7 +8,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/.."
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 bash "$here/seed.sh"
-for target in frame_decode body_decode ioc_text; do
+for target in frame_decode body_decode ioc_text slips_json; do
     echo "== $target for ${secs}s"
     cargo fuzz run --sanitizer none -O "$target" "fuzz/corpus/$target" -- \
         -max_total_time="$secs" -print_final_stats=1

@@ -263,6 +263,10 @@ pub struct RedisSection {
     /// Native mode: the trust (0..1) a peer needs for its report or blame to become a
     /// P2P_REPORT evidence in Slips. The default is the trust of a peer with no record yet.
     pub evidence_trust: f64,
+    /// Native mode: whether young identities (the trust model's first hours of a peer) may
+    /// create P2P_REPORT evidence. Off: Slips adds evidence up, and fresh identities cost an
+    /// attacker nothing.
+    pub evidence_from_young: bool,
     /// Native mode: a data request's network opinion whose `threat * confidence` reaches this
     /// becomes MALICIOUS_IP_FROM_P2P_NETWORK evidence (a weaker statement than a blame).
     pub evidence_threshold: f64,
@@ -291,6 +295,7 @@ impl Default for RedisSection {
             outbox: 1_000,
             blame_threshold: 0.5,
             evidence_trust: 0.5,
+            evidence_from_young: false,
             evidence_threshold: 0.2,
             time_window_width: 3600,
             disabled_detections: Vec::new(),

@@ -180,6 +180,7 @@ pub fn slips_link_from_config(cfg: &Config) -> Result<Option<SlipsLink>, Runtime
             let mut bridge = BridgeConfig::new(BridgeMode::Native);
             bridge.malicious_threshold = r.blame_threshold;
             bridge.evidence_trust = r.evidence_trust;
+            bridge.evidence_from_young = r.evidence_from_young;
             bridge.evidence_threshold = r.evidence_threshold;
             bridge.tw_width_ms = r.time_window_width.saturating_mul(1000);
             bridge.disabled_detections = r.disabled_detections.clone();

@@ -309,14 +309,14 @@ fn native_peer_reports_become_slips_evidence() {
     assert_eq!(ch, "new_blame");
     assert!(blame.contains("\"key\": \"192.168.1.50\""), "{blame}");
 
-    // C got the same report but does not trust A enough: no evidence, no log line.
+    // C got the same report but does not trust A enough: no evidence, no log line. (The
+    // trust-weighted opinion still decides about a blame, and C's threshold is low.)
     assert!(wait_until(WAIT, || reporters(&c, "192.168.1.50").contains(&id_a)));
     std::thread::sleep(Duration::from_millis(500));
     assert!(stored_evidence(&slips_c).is_empty());
-    assert!(
-        slips_c.next_on(Duration::ZERO).is_none(),
-        "nothing published at C"
-    );
+    while let Some((ch, msg)) = slips_c.next_on(Duration::ZERO) {
+        assert_eq!(ch, "new_blame", "C published evidence: {msg}");
+    }
     assert!(!std::fs::read_to_string(Daemon::reports_log(&c_dir))
         .unwrap_or_default()
         .contains("Peer report about"));

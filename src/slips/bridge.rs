@@ -36,7 +36,7 @@
 //! |---|---|
 //! | `report_to_peers` evidence | `Command::Report`: shared with peers and remembered as an own detection, unless the network gave a non-zero opinion on the IP within one time window (Dovecot's `opinion_cache` rule) |
 //! | `p2p_data_request` | `Command::Ask`; if the aggregate `threat * confidence >= evidence_threshold`, the two MALICIOUS_IP_FROM_P2P_NETWORK evidences (spec B.4.2); if it is `>= malicious_threshold`, also a `new_blame` |
-//! | peer's Report or Blame about an IP | `Command::Peers` (the reporter's trust); if the trust is `>= evidence_trust`, a P2P_REPORT evidence (spec B.4.1) and a `p2p_reports.log` line, then `Command::Opinion`: an opinion with `threat * confidence >= malicious_threshold` becomes a `new_blame` |
+//! | peer's Report or Blame about an IP | `Command::Peers` (the reporter's trust), then `Command::Opinion`: an opinion with `threat * confidence >= malicious_threshold` becomes a `new_blame`; if the reporter's trust is `>= evidence_trust` and it is no longer young (unless `evidence_from_young`), a P2P_REPORT evidence (spec B.4.1) and a `p2p_reports.log` line, once per (peer, IP) per time window |
 //! | peer's Query about an IP | `LookupIp`, then `Command::AnswerQuery` with Slips' `IPsInfo` view (see below) |
 //! | peer appears / moves, and every minute | `Command::Peers`, then `peer_trust` (the trust model's value) for every active peer whose trust changed |
 //!
@@ -121,6 +121,12 @@ pub struct BridgeConfig {
     /// Native mode: the trust (0..1, from the trust model) a reporting peer needs for its
     /// report or blame to become a P2P_REPORT evidence in Slips.
     pub evidence_trust: f64,
+    /// Native mode: whether a young identity (the trust model's `young`: known for less
+    /// than its first hours) may create P2P_REPORT evidence. Off by default: Slips adds up
+    /// evidence, so a wave of fresh identities, each at the neutral trust, would otherwise
+    /// add up to an alert about whatever address they name. Their reports still reach the
+    /// trust-weighted opinion, where young identities together carry bounded weight.
+    pub evidence_from_young: bool,
     /// Native mode: the aggregate `threat * confidence` at or above which a data request's
     /// answer becomes MALICIOUS_IP_FROM_P2P_NETWORK evidence.
     pub evidence_threshold: f64,
@@ -144,6 +150,7 @@ impl BridgeConfig {
             max_pending: 4096,
             trust_refresh_ms: 60_000,
             evidence_trust: DEFAULT_EVIDENCE_TRUST,
+            evidence_from_young: false,
             evidence_threshold: DEFAULT_EVIDENCE_THRESHOLD,
             tw_width_ms: 3_600_000,
             disabled_detections: Vec::new(),
@@ -193,6 +200,8 @@ pub struct BridgeStats {
     pub not_reshared: u64,
     /// Native: blames not sent again within the same time window.
     pub blames_suppressed: u64,
+    /// Native: a peer's report on an IP it already made evidence of in this time window.
+    pub repeated_reports: u64,
     /// Native: Slips' view of an IP not given to a peer because it holds peers' reports.
     pub echoes_withheld: u64,
 }
@@ -232,6 +241,9 @@ pub struct Bridge {
     opinions: BTreeMap<IpAddr, u64>,
     /// Native: when a `new_blame` was last sent per IP.
     blamed: BTreeMap<IpAddr, u64>,
+    /// Native: when a peer's report about an IP last became evidence: one P2P_REPORT per
+    /// (peer, IP) per time window, however often the peer repeats or rewords it.
+    evidenced: BTreeMap<(String, IpAddr), u64>,
     /// Native: when the bridge last stored P2P-derived evidence per IP. Slips folds that
     /// evidence into `IPsInfo`, so for one time window `IPsInfo` about such an IP is the
     /// network's own voice and is not given back to peers as ours.
@@ -284,6 +296,7 @@ impl Bridge {
             opinions: BTreeMap::new(),
             blamed: BTreeMap::new(),
             echoed: BTreeMap::new(),
+            evidenced: BTreeMap::new(),
             lookups: BTreeMap::new(),
             redis_up: false,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -762,14 +775,48 @@ impl Bridge {
         let mut out = Vec::new();
         for r in std::mem::take(&mut self.pending_reports) {
             let peer = peers.iter().find(|p| p.id == r.peer);
-            // A NaN trust counts as none.
+            // Whatever the reporter, the trust-weighted opinion (young identities bounded)
+            // decides about a blame.
+            out.push(self.command(
+                Command::Opinion { ioc: Ioc::ip(r.ip) },
+                Purpose::ReportOpinion(r.ip),
+            ));
+            // A NaN trust counts as none; a peer the model does not explain counts as young.
             let trust = peer.map_or(0.0, |p| p.trust);
-            let trusted = trust.is_finite() && trust >= self.cfg.evidence_trust;
+            let young = peer
+                .and_then(|p| p.why.as_ref())
+                .and_then(|w| w.get("young"))
+                .and_then(|y| y.as_bool())
+                .unwrap_or(true);
+            let trusted = trust.is_finite()
+                && trust >= self.cfg.evidence_trust
+                && (self.cfg.evidence_from_young || !young);
             if !trusted {
                 self.stats.untrusted_reports += 1;
-                debug!(peer = %r.peer, ip = %r.ip, trust, "reporter not trusted enough; no evidence");
+                debug!(peer = %r.peer, ip = %r.ip, trust, young, "reporter not trusted enough; no evidence");
                 continue;
             }
+            let key = (r.peer.clone(), r.ip);
+            if self
+                .evidenced
+                .get(&key)
+                .is_some_and(|t| now_ms.saturating_sub(*t) < self.cfg.tw_width_ms)
+            {
+                self.stats.repeated_reports += 1;
+                debug!(peer = %r.peer, ip = %r.ip, "this peer's report on this IP is already evidence in this window");
+                continue;
+            }
+            if self.evidenced.len() >= self.cfg.max_pending {
+                if let Some(oldest) = self
+                    .evidenced
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.evidenced.remove(&oldest);
+                }
+            }
+            self.evidenced.insert(key, now_ms);
             let reporter_ip = peer
                 .and_then(|p| p.addr.as_deref())
                 .and_then(|a| a.parse::<SocketAddr>().ok())
@@ -804,10 +851,6 @@ impl Bridge {
                 at_ms: now_ms,
                 text: peer_report_log_text(r.ip, score, confidence, &r.peer),
             });
-            out.push(self.command(
-                Command::Opinion { ioc: Ioc::ip(r.ip) },
-                Purpose::ReportOpinion(r.ip),
-            ));
         }
         out
     }
@@ -1393,6 +1436,64 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn native_young_or_repeating_reporters_make_no_evidence() {
+        let evidence_count = |out: &[BridgeOutput]| {
+            out.iter()
+                .filter(|o| matches!(o, BridgeOutput::Slips(SlipsCommand::SetEvidence { .. })))
+                .count()
+        };
+        let young = PeerInfo {
+            why: Some(serde_json::json!({ "young": true })),
+            ..peer_info("Y", 0.5)
+        };
+        let unexplained = PeerInfo {
+            why: None,
+            ..peer_info("U", 0.9)
+        };
+        let peers = vec![young.clone(), unexplained, peer_info("A", 0.6)];
+        let round = |b: &mut Bridge, now: u64, reports: &[(&str, &str)]| {
+            let mut token = None;
+            for (peer, addr) in reports {
+                if let Some(BridgeOutput::Node { token: t, .. }) =
+                    b.on_notification(now, report(peer, addr, 1.0, 0.9)).first()
+                {
+                    token = Some(*t);
+                }
+            }
+            b.on_reply(now, token.unwrap(), Response::Peers(peers.clone()))
+        };
+        let mut b = Bridge::new(BridgeConfig::new(BridgeMode::Native));
+        let out = round(&mut b, 1_000, &[("Y", "6.6.6.6"), ("U", "6.6.6.6")]);
+        assert_eq!(
+            evidence_count(&out),
+            0,
+            "young and unexplained peers: no evidence"
+        );
+        assert_eq!(b.stats().untrusted_reports, 2);
+        // An established peer: one P2P_REPORT per IP per window, whatever it repeats.
+        let out = round(&mut b, 2_000, &[("A", "6.6.6.6"), ("A", "6.6.6.6")]);
+        assert_eq!(evidence_count(&out), 1);
+        assert_eq!(b.stats().repeated_reports, 1);
+        assert_eq!(
+            evidence_count(&round(&mut b, 3_000, &[("A", "7.7.7.7")])),
+            1
+        );
+        let next_window = 2_000 + BridgeConfig::new(BridgeMode::Native).tw_width_ms;
+        assert_eq!(
+            evidence_count(&round(&mut b, next_window, &[("A", "6.6.6.6")])),
+            1
+        );
+        // An operator who accepts young reporters gets Dovecot's behaviour back for them.
+        let mut cfg = BridgeConfig::new(BridgeMode::Native);
+        cfg.evidence_from_young = true;
+        let mut b = Bridge::new(cfg);
+        assert_eq!(
+            evidence_count(&round(&mut b, 1_000, &[("Y", "6.6.6.6")])),
+            1
+        );
+    }
+
     fn peer_info(id: &str, trust: f64) -> PeerInfo {
         PeerInfo {
             id: id.into(),
@@ -1401,7 +1502,7 @@ mod tests {
             reliability: 1.0,
             trust,
             last_seen: 0,
-            why: None,
+            why: Some(serde_json::json!({ "young": false })),
         }
     }
 
@@ -1441,8 +1542,10 @@ mod tests {
             token,
             Response::Peers(vec![peer_info("A", 0.5), peer_info("Z", 0.49)]),
         );
-        // A (trust 0.5 = the default bar): evidence, log line, opinion; Z: nothing.
+        // A (trust 0.5 = the default bar): evidence, log line, opinion; Z: only the opinion
+        // (the trust-weighted aggregate alone decides about blames).
         let mut opinion_token = None;
+        let mut z_opinion = false;
         let mut evidence = None;
         let mut log = None;
         for o in &out {
@@ -1464,8 +1567,12 @@ mod tests {
                     command: Command::Opinion { ioc },
                     token,
                 } => {
-                    assert_eq!(ioc, &ip("6.6.6.6"));
-                    opinion_token = Some(*token);
+                    if ioc == &ip("6.6.6.6") {
+                        opinion_token = Some(*token);
+                    } else {
+                        assert_eq!(ioc, &ip("7.7.7.7"));
+                        z_opinion = true;
+                    }
                 }
                 BridgeOutput::Slips(SlipsCommand::SetPeerTrust { .. }) => {}
                 other => panic!("{other:?}"),
@@ -1484,6 +1591,7 @@ mod tests {
             "[The Network -> Slips] Peer report about 6.6.6.6 Evaluation: {'score': 0.5, 'confidence': 0.8} from peer: A"
         );
         assert_eq!(b.stats().untrusted_reports, 1);
+        assert!(z_opinion);
         // The opinion crosses the blame threshold: one new_blame...
         let out = b.on_reply(now, opinion_token.unwrap(), opinion("6.6.6.6", 1.0, 0.6));
         assert!(matches!(

@@ -106,7 +106,7 @@ impl Daemon {
     ) -> Daemon {
         let out = dir.join("slips_output");
         let toml = format!(
-            "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nslips_output_dir = \"{}\"\n{extra_redis}\n",
+            "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nevidence_from_young = true\nslips_output_dir = \"{}\"\n{extra_redis}\n",
             out.display()
         );
         Daemon::with_config(name, dir, &toml)
