@@ -119,6 +119,17 @@ pub struct RoostModel {
     ids_counted_at: u64,
 }
 
+/// Drops the tenth of `map` (at least one entry) with the oldest `age`, ties broken by key
+/// order: how the model bounds its memory without favouring any peer.
+fn evict_oldest_tenth<K: Ord + Clone, V>(map: &mut BTreeMap<K, V>, age: impl Fn(&V) -> u64) {
+    let mut ages: Vec<(u64, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
+    ages.sort();
+    let drop = (ages.len() / 10).max(1);
+    for (_, k) in ages.into_iter().take(drop) {
+        map.remove(&k);
+    }
+}
+
 impl Default for RoostModel {
     fn default() -> Self {
         Self::new()
@@ -331,30 +342,12 @@ impl RoostModel {
 
     /// Drops the least recently seen tenth of the subjects (ties broken by key order).
     fn evict_subjects(&mut self) {
-        let mut ages: Vec<(u64, Ioc)> = self
-            .subjects
-            .iter()
-            .map(|(k, v)| (v.last_seen, k.clone()))
-            .collect();
-        ages.sort();
-        let drop = (ages.len() / 10).max(1);
-        for (_, k) in ages.into_iter().take(drop) {
-            self.subjects.remove(&k);
-        }
+        evict_oldest_tenth(&mut self.subjects, |v| v.last_seen);
     }
 
     /// Drops the least recently reported tenth of the (peer, IoC) histories.
     fn evict_histories(&mut self) {
-        let mut ages: Vec<(u64, (PeerKey, Ioc))> = self
-            .histories
-            .iter()
-            .map(|(k, v)| (v.last_at, k.clone()))
-            .collect();
-        ages.sort();
-        let drop = (ages.len() / 10).max(1);
-        for (_, k) in ages.into_iter().take(drop) {
-            self.histories.remove(&k);
-        }
+        evict_oldest_tenth(&mut self.histories, |v| v.last_at);
     }
 
     /// Feeds the local view of `subject` into its consistency counters and returns how far

@@ -548,3 +548,15 @@ fn arena_d_trace() {
         }
     }
 }
+
+#[test]
+fn eviction_drops_the_oldest_tenth_ties_by_key() {
+    let mut m: BTreeMap<u32, u64> = (0..25u32).map(|k| (k, u64::from(k % 5))).collect();
+    super::evict_oldest_tenth(&mut m, |v| *v);
+    // 25 entries: two go, the oldest age (0) held by keys 0, 5, 10, 15, 20; lowest keys first.
+    assert_eq!(m.len(), 23);
+    assert!(!m.contains_key(&0) && !m.contains_key(&5) && m.contains_key(&10));
+    let mut one: BTreeMap<u32, u64> = [(7, 1)].into_iter().collect();
+    super::evict_oldest_tenth(&mut one, |v| *v);
+    assert!(one.is_empty(), "at least one entry goes");
+}
