@@ -597,10 +597,11 @@ fn mirrored_populations_force_complementary_scores_on_every_model() {
     assert!(r_l["tdp"].mean >= 1.75, "mirror side: {}", r_l["tdp"].mean);
 }
 
-/// The F-SW populations marked `mirror_of` are CI-for-CC swaps of an F-b population. CI is
-/// only a statistical mirror of CC (N(-0.8 GT, 0.2) at confidence N(0.8, 0.2) against
-/// N(0.9 GT, 0.1) at N(0.9, 0.1)), so the complement holds approximately: checked for roost,
-/// whose F-b wins must come back as losses on the mirror, and nowhere else.
+/// The scenarios marked `mirror_of`: the F-SW populations are CI-for-CC swaps of an F-b
+/// population, and F3b is the exact CC-for-MP@0 swap of F3m. CI is only a statistical mirror
+/// of CC (N(-0.8 GT, 0.2) at confidence N(0.8, 0.2) against N(0.9 GT, 0.1) at N(0.9, 0.1)),
+/// so the complement holds approximately: checked for roost, whose wins on the honest side
+/// must come back as losses on the mirror, and nowhere else.
 #[test]
 fn declared_mirrors_swap_cc_for_ci_and_cost_what_fb_wins() {
     let all = arena::builtin_scenarios().unwrap();
@@ -612,16 +613,25 @@ fn declared_mirrors_swap_cc_for_ci_and_cost_what_fb_wins() {
             .sum()
     };
     let marked: Vec<&Scenario> = all.iter().filter(|s| s.mirror_of.is_some()).collect();
-    assert_eq!(marked.len(), 5);
+    assert_eq!(marked.len(), 6);
     for s in marked {
         let m = all
             .iter()
             .find(|x| Some(&x.id) == s.mirror_of.as_ref())
             .unwrap_or_else(|| panic!("{} mirrors an unknown scenario", s.id));
-        assert_eq!(count(s, "CC"), count(m, "CI"), "{}", s.id);
-        assert_eq!(count(s, "CI"), count(m, "CC"), "{}", s.id);
         assert_eq!(count(s, "UP"), count(m, "UP"), "{}", s.id);
-        assert_eq!(count(s, "MP") + count(m, "MP"), 0, "{}", s.id);
+        if s.lie_since == 0 && m.lie_since == 0 {
+            // Exact mirror (F3b): MPs lying from click 0 draw what CCs of the reversed
+            // world draw, so CC and MP swap.
+            assert_eq!(count(s, "CC"), count(m, "MP"), "{}", s.id);
+            assert_eq!(count(s, "MP"), count(m, "CC"), "{}", s.id);
+            assert_eq!(count(s, "CI") + count(m, "CI"), 0, "{}", s.id);
+        } else {
+            // Statistical mirror (F-SW): CI is a weaker mirrored CC.
+            assert_eq!(count(s, "CC"), count(m, "CI"), "{}", s.id);
+            assert_eq!(count(s, "CI"), count(m, "CC"), "{}", s.id);
+            assert_eq!(count(s, "MP") + count(m, "MP"), 0, "{}", s.id);
+        }
         // The mirror is an F-b population: honest majority, so a target demands confidence.
         assert!(count(m, "CC") > count(m, "CI"), "{}", m.id);
         assert!(m.target.iter().any(|t| t.metric == "tdp"), "{}", m.id);
