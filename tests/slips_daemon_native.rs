@@ -575,3 +575,47 @@ fn native_nodes_answer_peers_from_slips_ipsinfo() {
     assert!(a.signal(libc::SIGINT).success());
     assert!(b.signal(libc::SIGTERM).success());
 }
+
+#[test]
+fn fresh_identities_make_no_slips_evidence_by_default() {
+    let name = "fresh_identities_make_no_slips_evidence_by_default";
+    if !in_private_netns(name) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let redis_a = RedisServer::start();
+    let redis_b = RedisServer::start();
+    let slips_a = FakeSlips::listening(&redis_a, &["new_blame"]);
+    let slips_b = FakeSlips::listening(&redis_b, &["evidence_added"]);
+    let a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
+    // B keeps the shipped default: a peer in its first hours makes no P2P_REPORT.
+    let b_dir = tmp.path().join("b");
+    let mut b = Daemon::native_with("b", &b_dir, redis_b.port, "evidence_from_young = false");
+    for r in [&redis_a, &redis_b] {
+        assert!(r.wait_subscribers("report_to_peers", 1, WAIT));
+    }
+    assert!(a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT));
+    let id_a = id(&a);
+    slips_a.publish_on(
+        "report_to_peers",
+        evidence("192.168.1.70", "CRITICAL", 1.0, "e7"),
+    );
+    // B has A's report (it still counts in B's trust-weighted opinion)...
+    assert!(wait_until(WAIT, || reporters(&b, "192.168.1.70").contains(&id_a)));
+    // ... and the bridge weighed it and refused it as evidence.
+    assert!(
+        wait_until(WAIT, || {
+            b.ctl(&["status"])
+                .is_some_and(|s| s["slips"]["bridge"]["untrusted_reports"].as_u64() == Some(1))
+        }),
+        "{:?}",
+        b.ctl(&["status"])
+    );
+    assert!(stored_evidence(&slips_b).is_empty());
+    assert!(slips_b.next_on(Duration::from_millis(300)).is_none());
+    assert!(!std::fs::read_to_string(Daemon::reports_log(&b_dir))
+        .unwrap_or_default()
+        .contains("Peer report about"));
+    b.assert_alive();
+    assert!(b.signal(libc::SIGTERM).success());
+}

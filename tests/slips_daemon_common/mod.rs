@@ -105,8 +105,15 @@ impl Daemon {
         extra_redis: &str,
     ) -> Daemon {
         let out = dir.join("slips_output");
+        // The peers of these tests are seconds old: let them make evidence unless the test
+        // says otherwise.
+        let young = if extra_redis.contains("evidence_from_young") {
+            ""
+        } else {
+            "evidence_from_young = true\n"
+        };
         let toml = format!(
-            "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\nevidence_from_young = true\nslips_output_dir = \"{}\"\n{extra_redis}\n",
+            "[net]\ninterface = \"127.0.0.1\"\n\n[redis]\nmode = \"native\"\nurl = \"redis://127.0.0.1:{redis_port}/0\"\ncache_url = \"redis://127.0.0.1:{redis_port}/1\"\n# One fresh peer is all these tests have; its reports carry little trust yet.\nblame_threshold = 0.05\nevidence_threshold = 0.05\n{young}slips_output_dir = \"{}\"\n{extra_redis}\n",
             out.display()
         );
         Daemon::with_config(name, dir, &toml)
