@@ -46,33 +46,65 @@ fn id(d: &Daemon) -> String {
         .expect("status answers")
 }
 
+/// Two native nodes, each with its own redis-server and fake Slips, subscribed and peered.
+/// Fields drop in order: the daemons stop before their Redis and the temp dir go. Tests
+/// that destructure it must bind `_redis` and `_tmp` (a `..` alone would drop them at once).
+struct NativePair {
+    a: Daemon,
+    b: Daemon,
+    slips_a: FakeSlips,
+    slips_b: FakeSlips,
+    b_dir: std::path::PathBuf,
+    _redis: (RedisServer, RedisServer),
+    _tmp: tempfile::TempDir,
+}
+
+/// A and B in native mode; the fake Slips listen on `listen_a` / `listen_b`, and B's
+/// `[redis]` section gets `extra_b`.
+fn native_pair(listen_a: &[&str], listen_b: &[&str], extra_b: &str) -> NativePair {
+    let tmp = tempfile::tempdir().unwrap();
+    let redis_a = RedisServer::start();
+    let redis_b = RedisServer::start();
+    let slips_a = FakeSlips::listening(&redis_a, listen_a);
+    let slips_b = FakeSlips::listening(&redis_b, listen_b);
+    let a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
+    let b_dir = tmp.path().join("b");
+    let b = Daemon::native_with("b", &b_dir, redis_b.port, extra_b);
+    for (r, d) in [(&redis_a, &a), (&redis_b, &b)] {
+        for ch in ["report_to_peers", "p2p_data_request"] {
+            assert!(r.wait_subscribers(ch, 1, WAIT), "{}", d.stderr());
+        }
+    }
+    assert!(
+        a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT),
+        "peers found each other"
+    );
+    NativePair {
+        a,
+        b,
+        slips_a,
+        slips_b,
+        b_dir,
+        _redis: (redis_a, redis_b),
+        _tmp: tmp,
+    }
+}
+
 #[test]
 fn native_nodes_share_evidence_and_answer_data_requests() {
     let name = "native_nodes_share_evidence_and_answer_data_requests";
     if !in_private_netns(name) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let redis_a = RedisServer::start();
-    let redis_b = RedisServer::start();
-    let slips_a = FakeSlips::listening(&redis_a, &["new_blame"]);
-    let slips_b = FakeSlips::listening(&redis_b, &["new_blame"]);
-    let mut a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
-    let mut b = Daemon::native("b", &tmp.path().join("b"), redis_b.port);
-    assert!(
-        redis_a.wait_subscribers("report_to_peers", 1, WAIT),
-        "{}",
-        a.stderr()
-    );
-    assert!(
-        redis_b.wait_subscribers("p2p_data_request", 1, WAIT),
-        "{}",
-        b.stderr()
-    );
-    assert!(
-        a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT),
-        "peers found each other"
-    );
+    let NativePair {
+        mut a,
+        mut b,
+        slips_a,
+        slips_b,
+        _redis,
+        _tmp,
+        ..
+    } = native_pair(&["new_blame"], &["new_blame"], "");
     let id_a = id(&a);
     let status = b.ctl(&["status"]).unwrap();
     assert_eq!(status["mode"], "native");
@@ -505,17 +537,15 @@ fn native_nodes_answer_peers_from_slips_ipsinfo() {
     if !in_private_netns(name) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let redis_a = RedisServer::start();
-    let redis_b = RedisServer::start();
-    let slips_a = FakeSlips::listening(&redis_a, &["evidence_added"]);
-    let slips_b = FakeSlips::listening(&redis_b, &["evidence_added"]);
-    let mut a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
-    let mut b = Daemon::native("b", &tmp.path().join("b"), redis_b.port);
-    for r in [&redis_a, &redis_b] {
-        assert!(r.wait_subscribers("p2p_data_request", 1, WAIT));
-    }
-    assert!(a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT));
+    let NativePair {
+        mut a,
+        mut b,
+        slips_a,
+        slips_b,
+        _redis,
+        _tmp,
+        ..
+    } = native_pair(&["evidence_added"], &["evidence_added"], "");
     let id_b = id(&b);
 
     // What Slips at B knows about an IP (its profile's max threat level and the latest
@@ -582,19 +612,21 @@ fn fresh_identities_make_no_slips_evidence_by_default() {
     if !in_private_netns(name) {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let redis_a = RedisServer::start();
-    let redis_b = RedisServer::start();
-    let slips_a = FakeSlips::listening(&redis_a, &["new_blame"]);
-    let slips_b = FakeSlips::listening(&redis_b, &["evidence_added"]);
-    let a = Daemon::native("a", &tmp.path().join("a"), redis_a.port);
     // B keeps the shipped default: a peer in its first hours makes no P2P_REPORT.
-    let b_dir = tmp.path().join("b");
-    let mut b = Daemon::native_with("b", &b_dir, redis_b.port, "evidence_from_young = false");
-    for r in [&redis_a, &redis_b] {
-        assert!(r.wait_subscribers("report_to_peers", 1, WAIT));
-    }
-    assert!(a.wait_peers(1, WAIT) && b.wait_peers(1, WAIT));
+    let NativePair {
+        a,
+        mut b,
+        slips_a,
+        slips_b,
+        b_dir,
+        _redis,
+        _tmp,
+        ..
+    } = native_pair(
+        &["new_blame"],
+        &["evidence_added"],
+        "evidence_from_young = false",
+    );
     let id_a = id(&a);
     slips_a.publish_on(
         "report_to_peers",
